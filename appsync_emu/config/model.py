@@ -1,0 +1,259 @@
+"""The one plain, typed model of an API definition that every input format converts into.
+
+Loaders (CloudFormation / SAM today) produce a `Project`; the engine, the Lambda service
+and the invoker only ever read this model. Nothing here knows about HTTP or YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from .. import limits
+
+
+class AuthMode(str, Enum):
+    """AppSync's five authorization modes, spelled as in CloudFormation."""
+
+    API_KEY = "API_KEY"
+    AWS_IAM = "AWS_IAM"
+    AMAZON_COGNITO_USER_POOLS = "AMAZON_COGNITO_USER_POOLS"
+    OPENID_CONNECT = "OPENID_CONNECT"
+    AWS_LAMBDA = "AWS_LAMBDA"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a model element came from, for error messages: file, resource and line."""
+
+    file: Path
+    resource: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = str(self.file)
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.resource:
+            where += f" ({self.resource})"
+        return where
+
+
+@dataclass
+class Code:
+    """Resolver or function source code (APPSYNC_JS module or VTL template).
+
+    `path` is the file the code was read from, or the template for inline code, in which
+    case `line_offset` is the template line where the inline code starts (0-based), so
+    that an error at code line N is reported at template line N + line_offset.
+    """
+
+    source: str
+    path: Path
+    line_offset: int = 0
+
+
+@dataclass
+class AuthProvider:
+    """One authorization mode of the API with its settings (pool ids, issuer, authorizer)."""
+
+    mode: AuthMode
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApiKey:
+    """An API key. `value` None means: derive a stable `da2-…` value from the template."""
+
+    logical_id: str
+    value: str | None = None
+    expires: int | None = None  # epoch seconds; None means never in the emulator
+    description: str | None = None
+
+
+@dataclass
+class DataSource:
+    """An AppSync data source. `type` is AppSync's (NONE, AWS_LAMBDA, HTTP, AMAZON_BEDROCK_RUNTIME…).
+
+    For AWS_LAMBDA, `lambda_function` is the logical id of a function in the same template
+    when it can be resolved, else None with the ARN kept in `lambda_arn`.
+    """
+
+    name: str
+    type: str
+    origin: Origin
+    lambda_function: str | None = None
+    lambda_arn: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineFunction:
+    """An `AWS::AppSync::FunctionConfiguration` (or a SAM `Functions` entry)."""
+
+    name: str
+    data_source: str
+    origin: Origin
+    runtime: str = "APPSYNC_JS"  # or "VTL"
+    code: Code | None = None
+    request_template: Code | None = None
+    response_template: Code | None = None
+    max_batch_size: int = 0
+
+
+@dataclass
+class Resolver:
+    """A resolver on `type_name.field_name`: UNIT (one data source) or PIPELINE (functions).
+
+    A UNIT resolver on an AWS_LAMBDA data source with no code is a direct Lambda resolver.
+    """
+
+    type_name: str
+    field_name: str
+    kind: str  # "UNIT" | "PIPELINE"
+    origin: Origin
+    data_source: str | None = None
+    runtime: str | None = None  # "APPSYNC_JS" | "VTL" | None (direct Lambda)
+    code: Code | None = None
+    request_template: Code | None = None
+    response_template: Code | None = None
+    functions: list[str] = field(default_factory=list)  # PipelineFunction names, in order
+    max_batch_size: int = 0
+
+
+@dataclass
+class AsyncInvokeConfig:
+    """Lambda's EventInvokeConfig for asynchronous invocations."""
+
+    maximum_retry_attempts: int = limits.LAMBDA_DEFAULT_MAX_RETRY_ATTEMPTS
+    maximum_event_age_s: int = limits.LAMBDA_DEFAULT_MAX_EVENT_AGE_S
+    on_success: str | None = None  # destination ARN
+    on_failure: str | None = None  # destination ARN
+
+
+@dataclass
+class LambdaFunction:
+    """A Lambda function from the template (Python runtimes)."""
+
+    logical_id: str
+    function_name: str
+    handler: str
+    runtime: str
+    code_dir: Path
+    origin: Origin
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = limits.LAMBDA_DEFAULT_TIMEOUT_S
+    memory_mb: int = limits.LAMBDA_DEFAULT_MEMORY_MB
+    reserved_concurrency: int | None = None
+    async_config: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
+    dead_letter_target: str | None = None  # DeadLetterConfig.TargetArn
+
+    @property
+    def arn(self) -> str:
+        """The function's ARN in the emulator's fixed account and region."""
+        return f"arn:aws:lambda:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:function:{self.function_name}"
+
+
+@dataclass
+class GraphQLApi:
+    """One AppSync GraphQL API: schema, auth, keys, data sources, functions and resolvers."""
+
+    logical_id: str
+    name: str
+    api_id: str  # 26 lower-case letters and digits, stable for a template
+    origin: Origin
+    schema_sdl: str
+    schema_origin: Origin
+    default_auth: AuthProvider
+    additional_auth: list[AuthProvider] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)
+    data_sources: dict[str, DataSource] = field(default_factory=dict)
+    functions: dict[str, PipelineFunction] = field(default_factory=dict)
+    resolvers: list[Resolver] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    introspection: bool = True
+
+    @property
+    def auth_modes(self) -> list[AuthMode]:
+        """Default mode first, then the additional ones."""
+        return [self.default_auth.mode, *(p.mode for p in self.additional_auth)]
+
+
+@dataclass
+class Project:
+    """Everything loaded from one template: the API(s) and the Lambda functions."""
+
+    template_path: Path
+    apis: list[GraphQLApi]
+    functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by logical id
+    parameters: dict[str, Any] = field(default_factory=dict)
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+
+    @property
+    def api(self) -> GraphQLApi:
+        """The API the emulator serves: the first one in the template."""
+        return self.apis[0]
+
+    def function_by_name_or_arn(self, ref: str) -> LambdaFunction | None:
+        """Find a function by logical id, function name or ARN (with or without a qualifier)."""
+        if ref in self.functions:
+            return self.functions[ref]
+        name = ref
+        if ref.startswith("arn:"):
+            parts = ref.split(":")
+            name = parts[6] if len(parts) > 6 else ref
+        for fn in self.functions.values():
+            if fn.function_name == name:
+                return fn
+        return None
+
+
+@dataclass(frozen=True)
+class LocalEndpoints:
+    """The URLs the emulator serves, known before the template is loaded (the port is bound first)."""
+
+    host: str
+    port: int
+    scheme: str = "http"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.base_url}/graphql"
+
+    @property
+    def realtime_url(self) -> str:
+        ws = "wss" if self.scheme == "https" else "ws"
+        return f"{ws}://{self.host}:{self.port}/graphql/realtime"
+
+    @property
+    def bedrock_url(self) -> str:
+        """Where the Bedrock Runtime wire endpoint lives (same server, `/model/...` routes)."""
+        return self.base_url
+
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+class ConfigError(Exception):
+    """A problem in the user's template or code, with the place it was found."""
+
+    def __init__(self, message: str, origin: Origin | None = None) -> None:
+        super().__init__(f"{origin}: {message}" if origin else message)
+        self.message = message
+        self.origin = origin
+
+
+class ConfigErrors(Exception):
+    """Every problem found while loading, so `validate` can report them all at once."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors

@@ -1,0 +1,74 @@
+"""AppSync's and Lambda's limits, each with the AWS figure as default and where it applies.
+
+Every number the emulator enforces lives here so that a setting can change it and a
+reader can check it against AWS's quota tables (APPSYNC-SPEC.md §0 and §8).
+"""
+
+from __future__ import annotations
+
+# --- GraphQL requests ----------------------------------------------------------------
+#: Whole-request execution budget (query, mutation, subscription registration). AppSync: 30 s.
+REQUEST_EXECUTION_TIMEOUT_S = 30.0
+#: Largest HTTP body we accept. AppSync documents none; the Amplify simulator uses 10 MB.
+MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+#: Resolvers executed per request. AppSync: 10,000.
+MAX_RESOLVERS_PER_REQUEST = 10_000
+#: Functions in one pipeline resolver. AppSync: 10.
+MAX_PIPELINE_FUNCTIONS = 10
+#: Parsed-and-validated documents kept in memory (not an AppSync limit: our cache size).
+DOCUMENT_CACHE_SIZE = 1024
+
+# --- Real-time (WebSocket) ------------------------------------------------------------
+#: Subscriptions per WebSocket connection. AppSync: 100.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
+#: One published message larger than this is not delivered (the mutation still succeeds). AppSync: 240 KB.
+MAX_SUBSCRIPTION_PAYLOAD_BYTES = 240 * 1024
+#: `connectionTimeoutMs` announced in `connection_ack`. AppSync: 300000.
+CONNECTION_TIMEOUT_MS = 300_000
+#: Interval between `ka` frames. AppSync sends one about every 60 s.
+KEEP_ALIVE_INTERVAL_S = 60.0
+#: WebSocket connection lifetime. AppSync: 24 h.
+CONNECTION_LIFETIME_S = 24 * 3600.0
+#: Frames waiting for one slow subscriber before we drop its connection (our policy, not AppSync's).
+MAX_PENDING_FRAMES_PER_CONNECTION = 10_000
+
+# --- Resolver code --------------------------------------------------------------------
+#: CPU time one APPSYNC_JS handler call may use (AppSync does not publish a figure).
+JS_HANDLER_CPU_LIMIT_S = 5.0
+#: Heap of one APPSYNC_JS runtime.
+JS_MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
+#: Native stack of one APPSYNC_JS runtime.
+JS_MAX_STACK_BYTES = 1024 * 1024
+#: Request / response mapping template or code size. AppSync: 64 KB... for VTL; JS code: 32 KB per function.
+MAX_RESOLVER_CODE_BYTES = 64 * 1024
+
+# --- API keys -------------------------------------------------------------------------
+#: API keys are valid 1-365 days; default 7 days from creation.
+API_KEY_DEFAULT_VALIDITY_S = 7 * 24 * 3600
+
+# --- Lambda -----------------------------------------------------------------------------
+#: Payload limit of a synchronous (RequestResponse) invocation. Lambda: 6 MB.
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: Payload limit of an asynchronous (Event) invocation. Lambda: 1 MB since Oct 2025 (256 KB before).
+LAMBDA_ASYNC_PAYLOAD_BYTES = 1024 * 1024
+#: Function timeout when the template gives none. Lambda: 3 s.
+LAMBDA_DEFAULT_TIMEOUT_S = 3.0
+#: Function memory when the template gives none. Lambda: 128 MB.
+LAMBDA_DEFAULT_MEMORY_MB = 128
+#: Retries after a function error in an async invocation. Lambda: 2 (range 0-2).
+LAMBDA_DEFAULT_MAX_RETRY_ATTEMPTS = 2
+#: Maximum age of an async event. Lambda: 21600 s (range 60-21600).
+LAMBDA_DEFAULT_MAX_EVENT_AGE_S = 21_600
+#: Delays before the first and second retry of an async event. Lambda: about 1 and 2 minutes.
+LAMBDA_RETRY_DELAYS_S = (60.0, 120.0)
+#: Backoff for throttled async events (not counted as retries). Lambda: 1 s doubling to 5 min.
+LAMBDA_THROTTLE_BACKOFF_S = (1.0, 300.0)
+#: Concurrent executions per function when the template sets no reserved concurrency.
+#: Lambda's account default is 1000; a laptop is not, so we cap each function's worker pool.
+LAMBDA_DEFAULT_CONCURRENCY = 64
+#: BatchInvoke batch size. AppSync: 0-2000.
+LAMBDA_MAX_BATCH_SIZE = 2000
+
+# --- Bedrock ----------------------------------------------------------------------------
+#: A synchronous Bedrock runtime data source call must finish within 10 s.
+BEDROCK_DATASOURCE_TIMEOUT_S = 10.0
