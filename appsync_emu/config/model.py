@@ -174,6 +174,9 @@ class GraphQLApi:
     resolvers: list[Resolver] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     introspection: bool = True
+    schema_line_offset: int = 0  # inline schema: SDL line N is line N + offset of schema_origin.file
+    query_depth_limit: int = 0  # QueryDepthLimit; 0 means no limit
+    resolver_count_limit: int = 0  # ResolverCountLimit; 0 means AppSync's default
 
     @property
     def auth_modes(self) -> list[AuthMode]:
@@ -191,6 +194,9 @@ class Project:
     parameters: dict[str, Any] = field(default_factory=dict)
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    stack_name: str = "appsync-emu"  # AWS::StackName, also the prefix of generated physical names
+    outputs: dict[str, Any] = field(default_factory=dict)  # the template's Outputs, resolved
+    warnings: list[str] = field(default_factory=list)  # what loaded with a placeholder or was ignored
 
     @property
     def api(self) -> GraphQLApi:

@@ -1,0 +1,50 @@
+"""Stable identifiers and ARNs: the same template gives the same API id, key and ARNs on every start."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def stable_token(*parts: str, length: int = 26) -> str:
+    """`length` lower-case letters and digits derived from `parts` (AppSync ids have 26)."""
+    number = int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        number, index = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[index])
+    return "".join(chars)
+
+
+def _key(template: Path) -> str:
+    return str(template.resolve())
+
+
+def api_id(template: Path, logical_id: str) -> str:
+    """The AppSync API id of a GraphQLApi resource."""
+    return stable_token(_key(template), logical_id, "api")
+
+
+def api_key_value(template: Path, logical_id: str) -> str:
+    """A `da2-…` API key value for an ApiKey resource."""
+    return "da2-" + stable_token(_key(template), logical_id, "apikey")
+
+
+def function_id(template: Path, logical_id: str) -> str:
+    """The FunctionId of an AppSync FunctionConfiguration resource."""
+    return stable_token(_key(template), logical_id, "function")
+
+
+def appsync_arn(api: str, suffix: str = "") -> str:
+    """`arn:aws:appsync:…:apis/<api id>[/suffix]`."""
+    arn = f"arn:aws:appsync:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:apis/{api}"
+    return f"{arn}/{suffix}" if suffix else arn
+
+
+def arn(service: str, resource: str, *, region: str = DEFAULT_REGION) -> str:
+    """A plausible ARN in the emulator's account (`region` empty for global services)."""
+    return f"arn:aws:{service}:{region}:{DEFAULT_ACCOUNT_ID}:{resource}"
