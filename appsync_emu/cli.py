@@ -1,0 +1,160 @@
+"""The `appsync-emu` command line: `serve`, `validate` and `invocations`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .settings import Settings
+
+
+def _add_template(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        type=Path,
+        help="a template file, or a folder holding template.yaml|yml|json (default: .)",
+    )
+    p.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override template Parameters, as `sam deploy --parameter-overrides` does",
+    )
+
+
+def _parse_overrides(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter-overrides: expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _parse_delays(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appsync-emu", description="A local, offline emulator of AWS AppSync.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the template's API over HTTP and real-time WebSockets")
+    _add_template(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument("--api-key", help="fix the value of the template's API key (default: a stable da2-… value)")
+    serve.add_argument("--keepalive", type=float, default=None, help="seconds between `ka` frames (default 60)")
+    serve.add_argument(
+        "--llm",
+        choices=["fake", "bedrock"],
+        default=None,
+        help="LLM behind the Bedrock Runtime endpoint (default fake; env APPSYNC_EMU_LLM)",
+    )
+    serve.add_argument(
+        "--lambda-retry-delays",
+        type=_parse_delays,
+        default=None,
+        metavar="S1,S2",
+        help="delays before the 1st and 2nd retry of a failed Event invocation (default 60,120 like Lambda)",
+    )
+    serve.add_argument("--failure-log", type=Path, default=None, help="append async failure records to this JSONL file")
+    serve.add_argument("--shutdown-grace", type=float, default=None, help="seconds to finish async work on shutdown")
+    serve.add_argument("--tls-cert", type=Path, default=None, help="serve https/wss with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    validate = sub.add_parser("validate", help="load everything and report every problem with file and line")
+    _add_template(validate)
+
+    inv = sub.add_parser("invocations", help="list asynchronous Lambda invocations of a running emulator")
+    inv.add_argument("--url", default="http://127.0.0.1:4000", help="the emulator's base URL")
+    inv.add_argument("--function", default=None, help="only this function (name or logical id)")
+    inv.add_argument("--state", default=None, help="only this state (queued, running, retry-wait, succeeded, failed…)")
+    inv.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        parameter_overrides=_parse_overrides(args.parameter_overrides),
+        llm=args.llm or os.environ.get("APPSYNC_EMU_LLM") or None,
+        failure_log=args.failure_log,
+        tls_certfile=args.tls_cert,
+        tls_keyfile=args.tls_key,
+        log_level=args.log_level,
+    )
+    if args.keepalive is not None:
+        settings.keepalive_s = args.keepalive
+    if args.lambda_retry_delays is not None:
+        settings.lambda_retry_delays_s = args.lambda_retry_delays
+    if args.shutdown_grace is not None:
+        settings.shutdown_grace_s = args.shutdown_grace
+    return settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .config.model import ConfigErrors
+    from .server import serve
+
+    settings = _settings_from(args)
+    _configure_logging(settings.log_level)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args.path, settings))
+    except ConfigErrors as errs:
+        for err in errs.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate_template
+
+    _configure_logging("warning")
+    problems, warnings = validate_template(args.path, _parse_overrides(args.parameter_overrides))
+    for w in warnings:
+        print(f"warning: {w}")
+    for p in problems:
+        print(f"error: {p}")
+    if problems:
+        print(f"{len(problems)} problem(s) found")
+        return 1
+    print("ok: template, schema and resolver code load without problems")
+    return 0
+
+
+def cmd_invocations(args: argparse.Namespace) -> int:
+    from .invoker.cli import run_invocations_command
+
+    return run_invocations_command(args.url, args.function, args.state, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"serve": cmd_serve, "validate": cmd_validate, "invocations": cmd_invocations}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

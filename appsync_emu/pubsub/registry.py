@@ -1,0 +1,153 @@
+"""The subscription registry and fan-out of mutation results to subscribers.
+
+Subscribers that sent the same document with the same variables and filter form one
+group: the filter is evaluated and the payload projected and serialized once per group
+per event, and each member only costs a string concatenation and a non-blocking append
+to its connection's outbox. Delivery order per connection follows publish order, because
+publishing is synchronous on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from graphql import DocumentNode
+
+from .. import limits
+from .filters import matches_arguments, matches_filter
+
+log = logging.getLogger("appsync_emu.pubsub")
+
+
+class Outbox(Protocol):
+    """A connection's outgoing side, as the registry sees it."""
+
+    def send_frame(self, text: str) -> None:
+        """Queue a frame without blocking (the connection applies its own overflow policy)."""
+
+    def end_subscription(self, sub_id: str) -> None:
+        """The server ended this subscription (invalidation): tell the client `complete`."""
+
+
+@dataclass
+class SubscriptionSpec:
+    """A started subscription: what it listens to, how it filters, what it selects."""
+
+    field_name: str
+    query: str
+    document: DocumentNode
+    operation_name: str | None
+    variables: dict[str, Any]
+    arguments: dict[str, Any]
+    filter: dict[str, Any] | None = None
+    invalidation_filter: dict[str, Any] | None = None
+
+    def group_key(self) -> str:
+        return json.dumps(
+            [self.field_name, self.query, self.operation_name, self.variables, self.arguments, self.filter],
+            sort_keys=True,
+            default=str,
+        )
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        if self.filter is not None:
+            return matches_filter(self.filter, event)
+        return matches_arguments(self.arguments, event)
+
+
+Projector = Callable[[SubscriptionSpec, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class _Group:
+    spec: SubscriptionSpec
+    members: dict[tuple[int, str], tuple[Outbox, str]] = field(default_factory=dict)
+
+
+class PubSub:
+    """In-memory subscription registry with grouped fan-out."""
+
+    def __init__(self, projector: Projector, *, max_payload_bytes: int = limits.MAX_SUBSCRIPTION_PAYLOAD_BYTES) -> None:
+        self.projector = projector
+        self.max_payload_bytes = max_payload_bytes
+        self._by_field: dict[str, dict[str, _Group]] = {}
+        self._where: dict[tuple[int, str], tuple[str, str]] = {}  # member -> (field, group key)
+        self.delivered = 0
+        self.dropped_oversize = 0
+
+    def add(self, outbox: Outbox, sub_id: str, spec: SubscriptionSpec) -> None:
+        """Register a subscription; events published from now on reach it."""
+        member = (id(outbox), sub_id)
+        self.remove(outbox, sub_id)
+        key = spec.group_key()
+        groups = self._by_field.setdefault(spec.field_name, {})
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(spec)
+        prefix = '{"id":' + json.dumps(sub_id) + ',"type":"data","payload":'
+        group.members[member] = (outbox, prefix)
+        self._where[member] = (spec.field_name, key)
+
+    def remove(self, outbox: Outbox, sub_id: str) -> None:
+        """Unregister a subscription (idempotent)."""
+        member = (id(outbox), sub_id)
+        where = self._where.pop(member, None)
+        if where is None:
+            return
+        field_name, key = where
+        groups = self._by_field[field_name]
+        group = groups[key]
+        group.members.pop(member, None)
+        if not group.members:
+            del groups[key]
+            if not groups:
+                del self._by_field[field_name]
+
+    def count(self) -> int:
+        return len(self._where)
+
+    def publish(self, subscription_fields: list[str], event: dict[str, Any]) -> int:
+        """Deliver one mutation result to every matching subscriber; returns deliveries."""
+        delivered = 0
+        for field_name in subscription_fields:
+            groups = self._by_field.get(field_name)
+            if not groups:
+                continue
+            for group in list(groups.values()):
+                spec = group.spec
+                if not spec.matches(event):
+                    continue
+                payload = json.dumps(self.projector(spec, event), separators=(",", ":"))
+                if len(payload) > self.max_payload_bytes:
+                    self.dropped_oversize += 1
+                    log.warning(
+                        "subscription message for %s not delivered: %d bytes is over the %d byte limit",
+                        field_name,
+                        len(payload),
+                        self.max_payload_bytes,
+                    )
+                    continue
+                tail = payload + "}"
+                for outbox, prefix in list(group.members.values()):
+                    outbox.send_frame(prefix + tail)
+                delivered += len(group.members)
+        self.delivered += delivered
+        return delivered
+
+    def invalidate(self, subscription_field: str, payload: dict[str, Any]) -> int:
+        """End every subscription on the field whose invalidation filter matches `payload`."""
+        ended = 0
+        for group in list(self._by_field.get(subscription_field, {}).values()):
+            inv = group.spec.invalidation_filter
+            if inv is None or not matches_filter(inv, payload):
+                continue
+            for member, (outbox, _prefix) in list(group.members.items()):
+                sub_id = member[1]
+                self.remove(outbox, sub_id)
+                outbox.end_subscription(sub_id)
+                ended += 1
+        return ended

@@ -1,0 +1,47 @@
+"""The emulator's settings: one dataclass filled from the command line, the environment or a fixture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import limits
+
+#: The dummy credentials handed to Lambda functions and accepted for SigV4 (service `appsync`).
+#: They only ever sign requests to this emulator; override with `--iam-credentials`.
+DEFAULT_ACCESS_KEY_ID = "AKIAAPPSYNCEMULATOR0"
+DEFAULT_SECRET_ACCESS_KEY = "appsync-emu/dummy-secret-access-key/0000"
+DEFAULT_SESSION_TOKEN = "appsync-emu-dummy-session-token"
+
+
+@dataclass
+class Settings:
+    """Everything that can be changed about one emulator instance."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    api_key: str | None = None  # fixes the value of the template's first API key
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    request_timeout_s: float = limits.REQUEST_EXECUTION_TIMEOUT_S
+    keepalive_s: float = limits.KEEP_ALIVE_INTERVAL_S
+    connection_timeout_ms: int = limits.CONNECTION_TIMEOUT_MS
+    max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION
+    max_pending_frames: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION
+    max_subscription_payload_bytes: int = limits.MAX_SUBSCRIPTION_PAYLOAD_BYTES
+    js_cpu_limit_s: float = limits.JS_HANDLER_CPU_LIMIT_S
+    js_memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES
+    js_threads: int = 2
+    iam_credentials: dict[str, str] = field(default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY})
+    # Lambda and the async invocation queue
+    lambda_retry_delays_s: tuple[float, ...] = limits.LAMBDA_RETRY_DELAYS_S
+    lambda_max_concurrency: int = limits.LAMBDA_DEFAULT_CONCURRENCY
+    failure_log: Path | None = None
+    shutdown_grace_s: float = 10.0
+    # LLM backend behind the Bedrock Runtime endpoint
+    llm: str | None = None  # "fake" (default) | "bedrock"; env APPSYNC_EMU_LLM
+    llm_settings: dict[str, object] = field(default_factory=dict)
+    # serving
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    log_level: str = "info"
+    demo: bool = True

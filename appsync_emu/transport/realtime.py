@@ -1,0 +1,300 @@
+"""The WebSocket glue for AppSync's real-time protocol: it only pumps.
+
+A raw ASGI app (no per-frame framework overhead) that reads the credentials from the
+upgrade, feeds client frames to `RealtimeConnection`, carries out the actions it returns,
+and writes frames from a per-connection outbox so that fan-out never waits on a socket.
+
+Overflow policy: a connection whose outbox holds more than `max_pending` frames is a
+subscriber that cannot keep up (or has vanished without closing); it is closed with code
+1013 ("try again later") and logged, so that it never delays anyone else and no other
+subscriber loses a message. Clients reconnect and re-subscribe as they do after any drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from .. import limits
+from ..auth.authorizer import Authorizer
+from ..auth.context import AuthContext, AuthError
+from ..engine.engine import Engine
+from ..pubsub.registry import PubSub
+from .realtime_protocol import (
+    KA_FRAME,
+    Action,
+    AuthorizeConnection,
+    CloseConnection,
+    RealtimeConnection,
+    SendFrame,
+    StartSubscription,
+    StopSubscription,
+)
+
+log = logging.getLogger("appsync_emu.realtime")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Paths where signed real-time requests may have been signed (gql, Amplify).
+CONNECT_SIGNED_PATHS = ("/graphql/connect", "/connect", "/graphql/realtime/connect")
+START_SIGNED_PATHS = ("/graphql", "/", "/graphql/realtime")
+
+
+def decode_header_object(value: str) -> dict[str, Any] | None:
+    """Decode base64 (standard or URL-safe, padded or not) JSON of the auth header object."""
+    text = value.strip().replace("-", "+").replace("_", "/").replace(" ", "+")
+    text += "=" * (-len(text) % 4)
+    try:
+        obj = json.loads(base64.b64decode(text))
+    except (binascii.Error, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _query_param(query_string: bytes, name: str) -> str | None:
+    for part in query_string.decode("latin-1").split("&"):
+        key, _, value = part.partition("=")
+        if key == name:
+            return unquote(value)
+    return None
+
+
+def connection_headers(scope: Scope) -> tuple[dict[str, str], list[str]]:
+    """The auth header object of an upgrade (subprotocol, `header` query, or plain headers)."""
+    offered: list[str] = list(scope.get("subprotocols") or [])
+    for proto in offered:
+        if proto.startswith("header-"):
+            obj = decode_header_object(proto[len("header-") :])
+            if obj is not None:
+                return {str(k).lower(): str(v) for k, v in obj.items()}, offered
+    raw = _query_param(scope.get("query_string", b""), "header")
+    if raw:
+        obj = decode_header_object(raw)
+        if obj is not None:
+            return {str(k).lower(): str(v) for k, v in obj.items()}, offered
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    return headers, offered
+
+
+class Outbox:
+    """A connection's queue of outgoing frames and the task that writes them."""
+
+    def __init__(self, send: Send, max_pending: int, on_end: Callable[[str], None]) -> None:
+        self._send = send
+        self.max_pending = max_pending
+        self._on_end = on_end
+        self.queue: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._idle = False
+        self.close_code: int | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def send_frame(self, text: str) -> None:
+        if self.close_code is not None:
+            return
+        self.queue.append(text)
+        if len(self.queue) > self.max_pending:
+            log.warning("dropping a subscriber connection that fell %d frames behind", len(self.queue))
+            self.queue.clear()
+            self.abort()
+            return
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+
+    def end_subscription(self, sub_id: str) -> None:
+        self._on_end(sub_id)
+
+    def abort(self) -> None:
+        """Give up on a connection that cannot take more frames: its socket may not be writable."""
+        self.close_code = 1013
+        if self.task is not None:
+            self.task.cancel()
+
+    def close(self, code: int) -> None:
+        """Close after the frames already queued are written."""
+        if self.close_code is None:
+            self.close_code = code
+        self._idle = False
+        self._wake.set()
+
+    async def run(self) -> None:
+        send, queue = self._send, self.queue
+        while True:
+            while queue:
+                await send({"type": "websocket.send", "text": queue.popleft()})
+            if self.close_code is not None:
+                await send({"type": "websocket.close", "code": self.close_code})
+                return
+            self._idle = True
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class RealtimeEndpoint:
+    """ASGI app for WebSocket upgrades on `/graphql`, `/graphql/realtime` and `/realtime`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        authorizer: Authorizer,
+        pubsub: PubSub,
+        *,
+        keepalive_s: float = limits.KEEP_ALIVE_INTERVAL_S,
+        connection_timeout_ms: int = limits.CONNECTION_TIMEOUT_MS,
+        max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        max_pending: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION,
+        lifetime_s: float = limits.CONNECTION_LIFETIME_S,
+    ) -> None:
+        self.engine = engine
+        self.authorizer = authorizer
+        self.pubsub = pubsub
+        self.keepalive_s = keepalive_s
+        self.connection_timeout_ms = connection_timeout_ms
+        self.max_subscriptions = max_subscriptions
+        self.max_pending = max_pending
+        self.lifetime_s = lifetime_s
+        self.connections = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        header_obj, offered = connection_headers(scope)
+        if offered and "graphql-ws" not in offered:
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1002, "reason": "use the graphql-ws subprotocol"})
+            return
+        accept: Message = {"type": "websocket.accept"}
+        if "graphql-ws" in offered:
+            accept["subprotocol"] = "graphql-ws"
+        await send(accept)
+        client = scope.get("client")
+        session = _Session(self, header_obj, client[0] if client else None, send)
+        self.connections += 1
+        try:
+            await session.serve(receive)
+        finally:
+            self.connections -= 1
+
+
+class _Session:
+    """One accepted connection: protocol machine, outbox, keep-alive and subscriptions."""
+
+    def __init__(self, endpoint: RealtimeEndpoint, header_obj: dict[str, str], source_ip: str | None, send: Send):
+        self.ep = endpoint
+        self.header_obj = header_obj
+        self.source_ip = source_ip
+        self.conn = RealtimeConnection(
+            max_subscriptions=endpoint.max_subscriptions, connection_timeout_ms=endpoint.connection_timeout_ms
+        )
+        self.outbox = Outbox(send, endpoint.max_pending, self._server_ended)
+        self.auth: AuthContext | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+
+    async def serve(self, receive: Receive) -> None:
+        writer = self.outbox.task = asyncio.create_task(self.outbox.run())
+        try:
+            while True:
+                recv = asyncio.ensure_future(receive())
+                done, _ = await asyncio.wait({recv, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if recv not in done:
+                    recv.cancel()
+                    break
+                message = recv.result()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None and message.get("bytes") is not None:
+                    text = message["bytes"].decode("utf-8", "replace")
+                if text is None:
+                    continue
+                await self._run(self.conn.receive(text))
+        finally:
+            for action in self.conn.closed():
+                if isinstance(action, StopSubscription):
+                    self.ep.pubsub.remove(self.outbox, action.id)
+            if self._keepalive is not None:
+                self._keepalive.cancel()
+            if not writer.done():
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    def _server_ended(self, sub_id: str) -> None:
+        for action in self.conn.subscription_ended(sub_id):
+            if isinstance(action, SendFrame):
+                self.outbox.send_frame(action.text)
+
+    async def _run(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendFrame):
+                self.outbox.send_frame(action.text)
+            elif isinstance(action, StartSubscription):
+                await self._run(await self._start(action))
+            elif isinstance(action, StopSubscription):
+                self.ep.pubsub.remove(self.outbox, action.id)
+            elif isinstance(action, AuthorizeConnection):
+                await self._run(self._authorize_connection())
+            elif isinstance(action, CloseConnection):
+                self.outbox.close(action.code)
+
+    def _authorize_connection(self) -> list[Action]:
+        try:
+            self.auth = self.ep.authorizer.authorize(
+                self.header_obj,
+                path="/graphql/connect",
+                body=b"{}",
+                source_ip=self.source_ip,
+                iam_paths=CONNECT_SIGNED_PATHS,
+            )
+        except AuthError as err:
+            return self.conn.connection_refused(err.error_type, err.message, err.status)
+        self._keepalive = asyncio.create_task(self._keepalive_loop())
+        return self.conn.connection_accepted()
+
+    async def _start(self, action: StartSubscription) -> list[Action]:
+        auth = self.auth
+        if action.authorization is not None:
+            headers = {str(k).lower(): str(v) for k, v in action.authorization.items()}
+            try:
+                auth = self.ep.authorizer.authorize(
+                    headers,
+                    path="/graphql",
+                    body=action.data.encode(),
+                    source_ip=self.source_ip,
+                    iam_paths=START_SIGNED_PATHS,
+                )
+            except AuthError as err:
+                return self.conn.start_failed(action.id, [{"errorType": err.error_type, "message": err.message}])
+        assert auth is not None
+        outcome = await self.ep.engine.prepare_subscription(action.query, action.variables, action.operation_name, auth)
+        if isinstance(outcome, list):
+            return self.conn.start_failed(action.id, outcome)
+        if action.id not in self.conn.active:
+            return []
+        self.ep.pubsub.add(self.outbox, action.id, outcome)
+        return self.conn.start_succeeded(action.id)
+
+    async def _keepalive_loop(self) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(self.ep.keepalive_s)
+            if time.monotonic() - started >= self.ep.lifetime_s:
+                self.outbox.close(1000)
+                return
+            self.outbox.send_frame(KA_FRAME)
