@@ -1,0 +1,1 @@
+"""Asynchronous (`Event`) Lambda invocations: queue, retries, destinations and their inspection."""

@@ -1,0 +1,210 @@
+"""The emulator's Lambda service: find a function, run it in its own warm worker processes.
+
+`LambdaService.invoke` is Lambda's `Invoke` with `InvocationType=RequestResponse`. Each
+function has its own `WorkerPool`, so functions never share a process, an environment or a
+crash. The async invoker (`appsync_emu.invoker`) builds `Event` invocations on top of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .. import limits
+from ..config.model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, LambdaFunction
+from .environment import function_environment, log_stream_name, reserved_keys_set
+from .errors import (
+    InvalidRequestContentException,
+    InvalidRuntimeException,
+    RequestEntityTooLargeException,
+    ResourceNotFoundException,
+    ServiceClosedError,
+)
+from .pool import INIT_TIMEOUT_S, FunctionLog, WorkerPool
+from .results import InvokeResult
+
+#: Idle workers are stopped after this long (Lambda recycles idle environments after minutes too).
+DEFAULT_IDLE_TIMEOUT_S = 600.0
+_ARN_PREFIX = f"arn:aws:lambda:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:function:"
+
+
+def find_function(functions: Mapping[str, LambdaFunction], ref: str) -> LambdaFunction | None:
+    """A function by logical id, function name, `name:qualifier` or (qualified) ARN."""
+    if ref in functions:
+        return functions[ref]
+    name = ref
+    if ref.startswith("arn:"):
+        parts = ref.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            return None
+        name = parts[6]
+    elif ":" in ref:
+        name = ref.split(":", 1)[0]
+    for fn in functions.values():
+        if fn.function_name == name:
+            return fn
+    return None
+
+
+def encode_payload(payload: Any) -> bytes:
+    """The event as compact JSON, or `InvalidRequestContentException`."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as e:
+        raise InvalidRequestContentException(f"Could not parse request body into json: {e}") from None
+
+
+def _runtime_mismatch(fn: LambdaFunction) -> str | None:
+    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return None if fn.runtime == running else running
+
+
+class LambdaService:
+    """Runs users' Python functions in worker processes, one pool of warm workers per function.
+
+    `injected_env` is what the emulator adds to every function's environment (endpoints, API URL,
+    credentials, region); see `environment` for the precedence. `max_concurrency` caps the workers
+    of each function (`limits.LAMBDA_DEFAULT_CONCURRENCY`); `spawn_parallelism` caps concurrent cold
+    starts per function (default: the CPU count).
+    """
+
+    def __init__(
+        self,
+        functions: Mapping[str, LambdaFunction],
+        *,
+        injected_env: Mapping[str, str],
+        max_concurrency: int = limits.LAMBDA_DEFAULT_CONCURRENCY,
+        spawn_parallelism: int | None = None,
+        init_timeout_s: float = INIT_TIMEOUT_S,
+        idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._functions = dict(functions)
+        self._injected = dict(injected_env)
+        self._max_concurrency = max(1, max_concurrency)
+        self._spawn_parallelism = spawn_parallelism or max(2, os.cpu_count() or 2)
+        self._init_timeout_s = init_timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        self._logger = logger or logging.getLogger("appsync_emu.lambda")
+        self._pools: dict[str, WorkerPool] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def functions(self) -> Mapping[str, LambdaFunction]:
+        """The functions this service knows, by logical id."""
+        return self._functions
+
+    def resolve(self, function: str) -> LambdaFunction:
+        """The function for a logical id, name or ARN, or `ResourceNotFoundException`."""
+        fn = find_function(self._functions, function)
+        if fn is None:
+            arn = function if function.startswith("arn:") else f"{_ARN_PREFIX}{function}"
+            raise ResourceNotFoundException(f"Function not found: {arn}")
+        return fn
+
+    async def invoke(self, function: str, payload: Any, *, request_id: str | None = None) -> InvokeResult:
+        """`Invoke` with `RequestResponse`: run the function now and return what it returned.
+
+        Raises `ResourceNotFoundException`, `RequestEntityTooLargeException` (over 6 MB),
+        `InvalidRequestContentException`, `TooManyRequestsException` (reserved concurrency in
+        use), `InvalidRuntimeException` (not Python) or `ServiceClosedError`.
+        """
+        body = encode_payload(payload)
+        if len(body) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
+            raise RequestEntityTooLargeException(
+                f"Request must be smaller than {limits.LAMBDA_SYNC_PAYLOAD_BYTES} bytes"
+                " for the InvokeFunction operation"
+            )
+        return await self.invoke_json(function, body, request_id=request_id)
+
+    async def invoke_json(self, function: str, body: bytes, *, request_id: str | None = None) -> InvokeResult:
+        """Like `invoke` for an event already serialized as JSON (no size check)."""
+        pool = self._pool(self.resolve(function))
+        return await pool.invoke(request_id or str(uuid.uuid4()), body)
+
+    def has_capacity(self, function: str) -> bool:
+        """True when an invocation started now would not be throttled or have to wait for a worker."""
+        fn = self.resolve(function)
+        pool = self._pools.get(fn.logical_id)
+        if pool is not None:
+            return pool.has_capacity()
+        return not self._closed and self._limit(fn) > 0
+
+    def concurrency_limit(self, function: str) -> int:
+        """How many invocations of the function can run at once."""
+        fn = self.resolve(function)
+        pool = self._pools.get(fn.logical_id)
+        return pool.concurrency_limit if pool is not None else self._limit(fn)
+
+    def _limit(self, fn: LambdaFunction) -> int:
+        if fn.reserved_concurrency is None:
+            return self._max_concurrency
+        return min(max(fn.reserved_concurrency, 0), self._max_concurrency)
+
+    def worker_pids(self, function: str) -> list[int]:
+        """Process ids of the function's live workers (for tests and diagnostics)."""
+        pool = self._pools.get(self.resolve(function).logical_id)
+        return pool.pids() if pool is not None else []
+
+    async def warm(self, function: str, count: int = 1) -> None:
+        """Start workers ahead of traffic so the first invocations are warm."""
+        await self._pool(self.resolve(function)).warm(count)
+
+    def _pool(self, fn: LambdaFunction) -> WorkerPool:
+        pool = self._pools.get(fn.logical_id)
+        if pool is not None:
+            return pool
+        if self._closed:
+            raise ServiceClosedError("the Lambda service is shutting down")
+        if not fn.runtime.startswith("python"):
+            raise InvalidRuntimeException(
+                f"The runtime parameter of {fn.runtime} is not supported by the emulator (Python runtimes only)."
+            )
+        mismatch = _runtime_mismatch(fn)
+        if mismatch:
+            self._logger.warning("%s: declares %s, runs on the emulator's %s", fn.function_name, fn.runtime, mismatch)
+        ignored = reserved_keys_set(fn)
+        if ignored:
+            self._logger.warning(
+                "%s: ignoring reserved environment variables %s (Lambda rejects them)",
+                fn.function_name,
+                ", ".join(ignored),
+            )
+        pool = WorkerPool(
+            fn,
+            env_factory=lambda: function_environment(fn, self._injected, log_stream_name()),
+            max_workers=self._limit(fn) or 1,
+            spawn_parallelism=self._spawn_parallelism,
+            init_timeout_s=self._init_timeout_s + fn.timeout_s,
+            log=FunctionLog(fn.function_name, self._logger),
+        )
+        self._pools[fn.logical_id] = pool
+        self._start_reaper()
+        return pool
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None and self._idle_timeout_s is not None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap(self._idle_timeout_s))
+
+    async def _reap(self, idle_timeout_s: float) -> None:
+        while True:
+            await asyncio.sleep(max(idle_timeout_s / 4, 0.05))
+            for pool in list(self._pools.values()):
+                pool.reap_idle(idle_timeout_s)
+
+    async def aclose(self) -> None:
+        """Kill every worker; later invocations raise `ServiceClosedError`."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
