@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from .auth.authorizer import Authorizer
 from .auth.directives import field_rules
@@ -33,7 +33,7 @@ from .engine.engine import Engine
 from .engine.resolvers import FunctionPlan, ResolverPlan, ResolverRunner, handler_module_id
 from .pubsub.registry import PubSub
 from .runtimes.base import ResolverRuntime
-from .settings import Settings
+from .settings import DEFAULT_SESSION_TOKEN, Settings
 from .transport.http import GraphQLHttpEndpoint
 from .transport.realtime import RealtimeEndpoint
 
@@ -92,8 +92,12 @@ def build_plans(api: GraphQLApi, data_sources: dict[str, DataSource]) -> tuple[l
                             fn.origin,
                         )
                     )
-                fns.append(FunctionPlan(fn.name, fid, ds))
-            plans.append(ResolverPlan(r.type_name, r.field_name, "PIPELINE", rid if r.code else None, None, fns))
+                fns.append(FunctionPlan(fn.name, fid, ds, fn.max_batch_size))
+            plans.append(
+                ResolverPlan(
+                    r.type_name, r.field_name, "PIPELINE", rid if r.code else None, None, fns, r.max_batch_size
+                )
+            )
             continue
         ds_name = r.data_source or "NONE"
         unit_ds = data_sources.get(ds_name)
@@ -103,7 +107,11 @@ def build_plans(api: GraphQLApi, data_sources: dict[str, DataSource]) -> tuple[l
         if r.code is None:
             dsm = api.data_sources.get(ds_name)
             if dsm is not None and dsm.type == "AWS_LAMBDA" and r.request_template is None:
-                plans.append(ResolverPlan(r.type_name, r.field_name, "DIRECT_LAMBDA", None, unit_ds))
+                plans.append(
+                    ResolverPlan(
+                        r.type_name, r.field_name, "DIRECT_LAMBDA", None, unit_ds, max_batch_size=r.max_batch_size
+                    )
+                )
             else:
                 problems.append(
                     ConfigError(
@@ -112,7 +120,7 @@ def build_plans(api: GraphQLApi, data_sources: dict[str, DataSource]) -> tuple[l
                     )
                 )
             continue
-        plans.append(ResolverPlan(r.type_name, r.field_name, "UNIT", rid, unit_ds))
+        plans.append(ResolverPlan(r.type_name, r.field_name, "UNIT", rid, unit_ds, max_batch_size=r.max_batch_size))
     return plans, problems
 
 
@@ -145,6 +153,9 @@ class Emulator:
         lambdas = self.services.get("lambdas")
         if lambdas is not None:
             await lambdas.aclose()
+        llm = self.services.get("llm")
+        if llm is not None:
+            await llm.aclose()
         self.runtime.close()
 
 
@@ -172,9 +183,10 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         threads=settings.js_threads,
         log=lambda where, line: logging.getLogger("appsync_emu.resolver").info("[%s] %s", where, line),
     )
-    services: dict[str, Any] = {}
-    data_sources = build_data_sources(project, endpoints, settings, services)
-    plans, problems = build_plans(api, data_sources)
+    services = build_services(project, endpoints, settings)
+    data_sources, problems = build_data_sources(project, services)
+    plans, plan_problems = build_plans(api, data_sources)
+    problems.extend(plan_problems)
     if problems:
         runtime.close()
         raise ConfigErrors(problems)
@@ -212,8 +224,6 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         WebSocketRoute("/graphql/realtime", realtime),
         WebSocketRoute("/realtime", realtime),
     ]
-    routes.extend(extra_routes(project, settings, services))
-
     emulator_box: list[Emulator] = []
 
     @contextlib.asynccontextmanager
@@ -224,23 +234,108 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     app = Starlette(routes=routes, lifespan=lifespan)
     emulator = Emulator(project, endpoints, settings, app, engine, pubsub, runtime, services)
     emulator_box.append(emulator)
+    app.router.routes.extend(extra_routes(emulator))
     return emulator
 
 
-def build_data_sources(
-    project: Project, endpoints: LocalEndpoints, settings: Settings, services: dict[str, Any]
-) -> dict[str, DataSource]:
+def function_environment(project: Project, endpoints: LocalEndpoints, settings: Settings) -> dict[str, str]:
+    """What the emulator adds to every function's environment (documented in the README).
+
+    The standard AWS variables point the function's boto3 at the emulator: Bedrock Runtime
+    through `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, and dummy credentials that the API accepts for
+    SigV4. The API's own URLs are also given under `APPSYNC_EMU_*` names, for functions whose
+    template does not pass `!GetAtt Api.GraphQLUrl` in their Environment.
+    """
+    access_key, secret = next(iter(settings.iam_credentials.items()))
+    return {
+        "AWS_REGION": project.region,
+        "AWS_DEFAULT_REGION": project.region,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": DEFAULT_SESSION_TOKEN,
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoints.bedrock_url,
+        "APPSYNC_EMU_GRAPHQL_URL": endpoints.graphql_url,
+        "APPSYNC_EMU_REALTIME_URL": endpoints.realtime_url,
+    }
+
+
+def build_services(project: Project, endpoints: LocalEndpoints, settings: Settings) -> dict[str, Any]:
+    """The LLM backend, the Lambda service and the async invocation queue."""
+    from .invoker.queue import AsyncInvoker, InvokerSettings
+    from .lambdas.service import LambdaService
+    from .llm.factory import make_backend
+
+    services: dict[str, Any] = {"llm": make_backend(settings.llm, **settings.llm_settings)}
+    if project.functions:
+        lambdas = LambdaService(
+            project.functions,
+            injected_env=function_environment(project, endpoints, settings),
+            max_concurrency=settings.lambda_max_concurrency,
+        )
+        invoker_settings = InvokerSettings(
+            retry_delays_s=settings.lambda_retry_delays_s, failure_log=settings.failure_log
+        )
+        services["lambdas"] = lambdas
+        services["invoker"] = AsyncInvoker(lambdas, project.functions, invoker_settings)
+    return services
+
+
+def build_data_sources(project: Project, services: dict[str, Any]) -> tuple[dict[str, DataSource], list[ConfigError]]:
     """One data source object per data source of the API (NONE is always there)."""
+    from .datasources.bedrock import BedrockDataSource
+    from .datasources.lambda_ import LambdaDataSource
+
     api = project.api
     out: dict[str, DataSource] = {"NONE": NoneDataSource()}
+    problems: list[ConfigError] = []
     for name, ds in api.data_sources.items():
         if ds.type == "NONE":
             out[name] = NoneDataSource()
+        elif ds.type == "AWS_LAMBDA":
+            fn = project.function_by_name_or_arn(ds.lambda_function or ds.lambda_arn or "")
+            if fn is None or "lambdas" not in services:
+                out[name] = UnsupportedDataSource(
+                    name, f"AWS_LAMBDA ({ds.lambda_arn}: not a function of this template)"
+                )
+                continue
+            out[name] = LambdaDataSource(name, fn.logical_id, services["lambdas"], services["invoker"])
+        elif ds.type == "AMAZON_BEDROCK_RUNTIME":
+            out[name] = BedrockDataSource(services["llm"])
         else:
             out[name] = UnsupportedDataSource(name, ds.type)
-    return out
+    return out, problems
 
 
-def extra_routes(project: Project, settings: Settings, services: dict[str, Any]) -> list[BaseRoute]:
-    """Routes beyond AppSync's own: filled in as services are added."""
-    return []
+def extra_routes(emulator: Emulator) -> list[BaseRoute]:
+    """Routes beyond AppSync's own: Bedrock Runtime's wire, `/_emu/*`, and the demo page."""
+    from starlette.responses import JSONResponse
+    from starlette.staticfiles import StaticFiles
+
+    from .llm.wire import bedrock_routes
+
+    routes: list[BaseRoute] = list(bedrock_routes(emulator.services["llm"]))
+    invoker = emulator.services.get("invoker")
+    if invoker is not None:
+        from .invoker.routes import invocation_routes
+
+        routes.extend(invocation_routes(invoker))
+
+    async def config(_request: Any) -> JSONResponse:
+        ep = emulator.endpoints
+        return JSONResponse(
+            {
+                "apiName": emulator.api.name,
+                "graphqlUrl": ep.graphql_url,
+                "realtimeUrl": ep.realtime_url,
+                "apiKeys": emulator.api_keys,
+                "bedrockUrl": ep.bedrock_url,
+            },
+            headers={"access-control-allow-origin": "*"},
+        )
+
+    routes.append(Route("/_emu/config", config))
+    demo = emulator.project.template_path.parent / "demo"
+    if emulator.settings.demo and demo.is_dir():
+        emulator.services["demo"] = demo
+        routes.append(Mount("/demo", app=StaticFiles(directory=demo, html=True)))
+    return routes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import limits
 
@@ -39,7 +40,7 @@ class Settings:
     shutdown_grace_s: float = 10.0
     # LLM backend behind the Bedrock Runtime endpoint
     llm: str | None = None  # "fake" (default) | "bedrock"; env APPSYNC_EMU_LLM
-    llm_settings: dict[str, object] = field(default_factory=dict)
+    llm_settings: dict[str, Any] = field(default_factory=dict)
     # serving
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

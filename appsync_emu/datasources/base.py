@@ -7,7 +7,7 @@ the response handler decides to raise or not (APPSYNC-SPEC.md §6.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..auth.context import AuthContext
@@ -21,6 +21,8 @@ class DataSourceCall:
     field_name: str
     auth: AuthContext
     deadline: float  # event-loop time by which the whole request must finish
+    max_batch_size: int = 0  # the resolver's or function's MaxBatchSize
+    batches: dict[Any, Any] = field(default_factory=dict)  # per-request batch state (BatchInvoke)
 
 
 @dataclass

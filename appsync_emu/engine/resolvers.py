@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLResolveInfo
 
+from ..datasources.base import DataSourceCall
 from ..runtimes.base import HandlerResult, HandlerStatus, ResolverRuntime
 from .errors import EXECUTION_TIMEOUT, FieldError, format_appended_error, unauthorized_field
 from .selection import filter_by_selection
@@ -31,6 +32,7 @@ class FunctionPlan:
     name: str
     module_id: str | None
     data_source: DataSource
+    max_batch_size: int = 0
 
 
 @dataclass
@@ -43,6 +45,7 @@ class ResolverPlan:
     module_id: str | None = None  # unit code, or the pipeline's before/after code
     data_source: DataSource | None = None  # UNIT and DIRECT_LAMBDA
     functions: list[FunctionPlan] = field(default_factory=list)
+    max_batch_size: int = 0
 
 
 def handler_module_id(kind: str, name: str) -> str:
@@ -96,7 +99,7 @@ class ResolverRunner:
                 if plan.kind == "PIPELINE":
                     return await self._pipeline(plan, ctx, rc, info)
                 if plan.kind == "DIRECT_LAMBDA":
-                    return await self._direct_lambda(plan, ctx, rc)
+                    return await self._direct_lambda(plan, ctx, rc, info)
                 return await self._unit(plan, ctx, rc, info)
         except TimeoutError:
             raise FieldError(*EXECUTION_TIMEOUT) from None
@@ -134,13 +137,20 @@ class ResolverRunner:
         data = filter_by_selection(err.data, info.field_nodes[0].selection_set)
         raise FieldError(err.message, err.error_type, data, err.error_info)
 
-    async def _call_data_source(
-        self, ds: DataSource, request: Any, ctx: dict[str, Any], rc: RequestContext, info: GraphQLResolveInfo[Any]
-    ) -> None:
-        from ..datasources.base import DataSourceCall
+    @staticmethod
+    def _call(rc: RequestContext, info: GraphQLResolveInfo[Any], max_batch_size: int) -> DataSourceCall:
+        return DataSourceCall(info.parent_type.name, info.field_name, rc.auth, rc.deadline, max_batch_size, rc.batches)
 
-        call = DataSourceCall(info.parent_type.name, info.field_name, rc.auth, rc.deadline)
-        outcome = await ds.invoke(request, call)
+    async def _call_data_source(
+        self,
+        ds: DataSource,
+        request: Any,
+        ctx: dict[str, Any],
+        rc: RequestContext,
+        info: GraphQLResolveInfo[Any],
+        max_batch_size: int = 0,
+    ) -> None:
+        outcome = await ds.invoke(request, self._call(rc, info, max_batch_size))
         ctx["result"] = outcome.value
         ctx["error"] = outcome.error
 
@@ -151,7 +161,7 @@ class ResolverRunner:
         req = await self.run_handler(plan.module_id, "request", ctx, rc, info)
         if req.status is HandlerStatus.EARLY_RETURN:
             return req.value
-        await self._call_data_source(plan.data_source, req.value, ctx, rc, info)
+        await self._call_data_source(plan.data_source, req.value, ctx, rc, info, plan.max_batch_size)
         res = await self.run_handler(plan.module_id, "response", ctx, rc, info)
         return res.value
 
@@ -177,7 +187,7 @@ class ResolverRunner:
                     if req.skip_to == "NEXT":
                         continue
                     break
-                await self._call_data_source(fn.data_source, req.value, ctx, rc, info)
+                await self._call_data_source(fn.data_source, req.value, ctx, rc, info, fn.max_batch_size)
                 res = await self.run_handler(fn.module_id, "response", ctx, rc, info)
                 prev = res.value
         ctx["prev"] = {"result": prev}
@@ -188,13 +198,15 @@ class ResolverRunner:
         after = await self.run_handler(plan.module_id, "response", ctx, rc, info)
         return after.value
 
-    async def _direct_lambda(self, plan: ResolverPlan, ctx: dict[str, Any], rc: RequestContext) -> Any:
+    async def _direct_lambda(
+        self, plan: ResolverPlan, ctx: dict[str, Any], rc: RequestContext, info: GraphQLResolveInfo[Any]
+    ) -> Any:
         from ..datasources.lambda_ import LambdaDataSource
 
         ds = plan.data_source
         assert isinstance(ds, LambdaDataSource)
         event = {k: ctx[k] for k in ("arguments", "identity", "source", "request", "prev", "info", "stash")}
-        outcome = await ds.invoke_direct(event)
+        outcome = await ds.invoke_direct(event, self._call(rc, info, plan.max_batch_size))
         if outcome.error is not None:
             raise FieldError(outcome.error["message"], outcome.error.get("type"))
         return outcome.value
