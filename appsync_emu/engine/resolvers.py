@@ -67,7 +67,6 @@ class ResolverRunner:
         sel = rc.selections.get(info.field_nodes[0])
         return {
             "arguments": args,
-            "args": args,
             "identity": rc.auth.identity,
             "source": source,
             "stash": {},
@@ -111,7 +110,7 @@ class ResolverRunner:
         result = await self.runtime.call(module_id, handler, ctx)  # type: ignore[arg-type]
         ctx["stash"] = result.stash
         if result.args:
-            ctx["arguments"] = ctx["args"] = result.args
+            ctx["arguments"] = result.args
         if result.appended_errors:
             path = info.path.as_list()
             locations = rc.locations_of(info)

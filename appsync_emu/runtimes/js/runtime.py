@@ -1,0 +1,475 @@
+"""The APPSYNC_JS resolver runtime: quickjs-ng contexts on worker threads, JSON in and out.
+
+Each worker thread owns one `quickjs.Context` holding the prelude (`prelude.js`) and every
+resolver module (rewritten by `rewrite.py`); contexts are never touched from another thread.
+A call hands one job to the workers through a `SimpleQueue` and is woken with
+`loop.call_soon_threadsafe`, which costs less than `run_in_executor` (measured with
+`python -m appsync_emu.runtimes.js.bench`). The ctx goes in as one JSON string and the
+outcome comes back as one JSON string.
+
+quickjs-ng cannot call Python while a CPU time limit is set, so the prelude is pure JS; the
+few values only Python can compute (time-zone rules, parsed XML) are requested with a "host"
+outcome, provided to the context, and the handler is run again (see `host.py`).
+
+Keys the engine puts in `ctx` besides AppSync's (`arguments`/`args`, `identity`, `source`,
+`stash`, `prev`, `result`, `error`, `info`, `request`, `env`):
+
+- `__authType`: the request's auth mode for `util.authType()`, either as an `AuthMode` name
+  (`API_KEY`, `AWS_IAM`, `AMAZON_COGNITO_USER_POOLS`, `OPENID_CONNECT`, `AWS_LAMBDA`) or already as
+  the text `util.authType()` returns (`API Key Authorization`…). It is removed before user code
+  sees ctx.
+- Only one of `arguments` / `args` needs to be sent; the runtime makes both the same object.
+- `stash` may be left out (it starts as `{}`); `info` is needed for `util.unauthorized()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import queue
+import re
+import struct
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import quickjs
+
+from ... import limits
+from ...config.model import Code, ConfigError, ConfigErrors, Origin
+from ..base import Handler, HandlerResult, HandlerStatus, ResolverError
+from . import host
+from .rewrite import Factory, JsSyntaxError, rewrite_module
+
+#: errorType of an uncaught error in resolver code (TypeError, a user's `throw`, timeout…).
+#: AppSync answers `"errorType": "Code"` with a message like `code.js:162:13: ReferenceError: …`
+#: (observed response quoted in github.com/aws/aws-appsync-community/issues/328). We keep the
+#: errorType and the `file:line:col: Name: message` shape, with the real file path.
+JS_RUNTIME_ERROR_TYPE = "Code"
+
+#: Stack size of the worker threads: quickjs's own stack limit must stay well below it.
+_THREAD_STACK_BYTES = 8 * 1024 * 1024
+#: A handler may ask for this many Python-computed values (time zones, XML) in one call.
+_MAX_HOST_ROUNDS = 32
+_FRAME = re.compile(r"<input>:(\d+):(\d+)")
+_STATUS = {s.value: s for s in HandlerStatus}
+_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+
+LogCallback = Callable[[str, str], None]
+
+
+def _prelude_source() -> str:
+    files = resources.files(__package__)
+    return "\n".join(files.joinpath(f).read_text(encoding="utf-8") for f in ("javatime.js", "prelude.js"))
+
+
+_PRELUDE = _prelude_source()
+
+
+@dataclass(frozen=True)
+class _Module:
+    module_id: str
+    code: Code
+    factory: Factory
+
+
+@dataclass(frozen=True)
+class _Program:
+    """Everything a worker needs to build its context; immutable and shared by all workers."""
+
+    modules: dict[str, _Module]
+    prelude: str  # padded so that its line numbers come after every module's
+    prelude_base: int  # a stack frame on a line above this is in the prelude
+
+
+def _origin(code: Code, line: int | None) -> Origin:
+    return Origin(file=code.path, line=None if line is None else line + code.line_offset)
+
+
+def _user_location(stack: str, program: _Program, module: _Module) -> tuple[int, int] | None:
+    """(line, column) in the module's own source of the innermost frame in user code."""
+    for m in _FRAME.finditer(stack):
+        line, col = int(m.group(1)), int(m.group(2))
+        if line > program.prelude_base:
+            continue
+        f = module.factory
+        if line == 1:
+            col = max(1, col - f.prefix_len)
+        if line > f.lines:
+            line, col = (f.export_line or f.lines), 1
+        return line, col
+    return None
+
+
+def _where(module: _Module, loc: tuple[int, int] | None) -> str:
+    path = str(module.code.path)
+    if loc is None:
+        return path
+    return f"{path}:{loc[0] + module.code.line_offset}:{loc[1]}"
+
+
+def _split_exception(text: str) -> tuple[str, str]:
+    """("TypeError: message", "stack lines") from a quickjs exception's text."""
+    first, _, stack = text.partition("\n")
+    return first, stack
+
+
+def _syntax_error(parser: Any, code: Code) -> ConfigError | None:
+    """quickjs's own verdict on the unmodified source, parsed as an ES module (never evaluated)."""
+    try:
+        parser.module(code.source)
+    except quickjs.JSException as e:
+        first, stack = _split_exception(str(e))
+        if not first.startswith("SyntaxError"):
+            return None
+        m = _FRAME.search(stack)
+        if m is None:
+            return ConfigError(first, _origin(code, None))
+        return ConfigError(f"{first} (column {m.group(2)})", _origin(code, int(m.group(1))))
+    return None
+
+
+def _load(modules: Mapping[str, Code]) -> tuple[_Program, list[ConfigError], dict[str, ConfigError]]:
+    """Rewrite every module and compile it in a scratch context; collect every error."""
+    rewritten: dict[str, _Module] = {}
+    errors: dict[str, ConfigError] = {}
+    parser = quickjs.Context()
+    parser.set_memory_limit(limits.JS_MEMORY_LIMIT_BYTES)
+    parser.set_time_limit(limits.JS_HANDLER_CPU_LIMIT_S)
+    for module_id, code in modules.items():
+        syntax = _syntax_error(parser, code)
+        if syntax is not None:
+            errors[module_id] = syntax
+            continue
+        try:
+            factory = rewrite_module(module_id, code.source)
+        except JsSyntaxError as e:
+            errors[module_id] = ConfigError(f"{e.label}{e.message} (column {e.col})", _origin(code, e.line))
+            continue
+        rewritten[module_id] = _Module(module_id, code, factory)
+    base = max((m.factory.lines for m in rewritten.values()), default=1) + 3
+    program = _Program(rewritten, "\n" * base + _PRELUDE, base)
+    scratch = _Engine(program, limits.JS_HANDLER_CPU_LIMIT_S, limits.JS_MEMORY_LIMIT_BYTES, load=False)
+    for module_id, module in list(rewritten.items()):
+        err = scratch.load_module(module)
+        if err is not None:
+            errors[module_id] = err
+            del rewritten[module_id]
+            continue
+        missing = [h for h in ("request", "response") if h not in module.factory.exports]
+        if missing:
+            errors[module_id] = ConfigError(
+                "the module must export "
+                + " and ".join(f"a `{h}` function" for h in missing)
+                + " (export function request(ctx) {…} / export function response(ctx) {…})",
+                _origin(module.code, module.factory.export_line or 1),
+            )
+    scratch.close()
+    return program, [errors[m] for m in modules if m in errors], errors
+
+
+def check_modules(modules: Mapping[str, Code]) -> list[ConfigError]:
+    """Every syntax and load error of these APPSYNC_JS modules, with file and line (for `validate`)."""
+    return _load(modules)[1]
+
+
+class _Engine:
+    """One quickjs context with the prelude and the modules. Used by exactly one thread."""
+
+    def __init__(
+        self,
+        program: _Program,
+        cpu_limit_s: float,
+        memory_limit: int,
+        *,
+        max_stack: int = limits.JS_MAX_STACK_BYTES,
+        load: bool = True,
+    ) -> None:
+        self.program = program
+        self.cpu_limit_s = cpu_limit_s
+        self.memory_limit = memory_limit
+        self.max_stack = max_stack
+        self.load_errors: dict[str, ConfigError] = {}
+        self._ctx: Any = None
+        self._invoke: Any = None
+        self._provide: Any = None
+        self._build(load)
+
+    def _build(self, load: bool = True) -> None:
+        self._ctx = None
+        self._invoke = None
+        ctx = quickjs.Context()
+        ctx.set_memory_limit(self.memory_limit)
+        ctx.set_max_stack_size(self.max_stack)
+        ctx.set_time_limit(self.cpu_limit_s)
+        ctx.eval(f"globalThis.__seed = {json.dumps(list(struct.unpack('<4I', os.urandom(16))))};")
+        ctx.eval(self.program.prelude)
+        self._ctx = ctx
+        self._provide = ctx.get("__provide")
+        if load:
+            for module in self.program.modules.values():
+                err = self.load_module(module)
+                if err is not None:
+                    self.load_errors[module.module_id] = err
+        self._invoke = ctx.get("__invoke")
+
+    def load_module(self, module: _Module) -> ConfigError | None:
+        """Evaluate one rewritten module; a ConfigError (file, line) if it does not load."""
+        try:
+            self._ctx.eval(module.factory.source)
+        except quickjs.JSException as e:
+            first, stack = _split_exception(str(e))
+            loc = _user_location(stack, self.program, module)
+            if "interrupted" in first:
+                first = f"loading the module took more than {self.cpu_limit_s:g} s of CPU time"
+            message = first if loc is None else f"{first} (column {loc[1]})"
+            return ConfigError(message, _origin(module.code, None if loc is None else loc[0]))
+        return None
+
+    def close(self) -> None:
+        self._invoke = None
+        self._provide = None
+        self._ctx = None
+
+    def call(self, module_id: str, handler: str, ctx: Any) -> HandlerResult:
+        """Run one handler; never raises for anything the resolver code does."""
+        ctx_json = _ENCODER.encode(ctx)
+        for _ in range(_MAX_HOST_ROUNDS):
+            try:
+                out = self._invoke(module_id, handler, ctx_json)
+            except quickjs.JSException as e:
+                result = self._engine_failure(module_id, str(e))
+                self._build()
+                return result
+            d = json.loads(out)
+            if d["s"] != "host":
+                break
+            self._provide(d["kind"], d["arg"], host.resolve(d["kind"], d["arg"]))
+        else:
+            module = self.program.modules.get(module_id)
+            where = str(module.code.path) if module is not None else module_id
+            message = f"{where}: one call used more than {_MAX_HOST_ROUNDS} time zones or XML documents"
+            return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(message, JS_RUNTIME_ERROR_TYPE))
+        status = _STATUS[d["s"]]
+        if status is HandlerStatus.OK:
+            result = HandlerResult(status, value=d.get("v"))
+        elif status is HandlerStatus.EARLY_RETURN:
+            result = HandlerResult(status, value=d.get("v"), skip_to=d.get("k", "END"))
+        elif status is HandlerStatus.RUNTIME_ERROR:
+            result = HandlerResult(status, error=self._runtime_error(module_id, d))
+            if d.get("oom"):
+                self._build()
+        else:
+            result = HandlerResult(status, error=ResolverError(d["m"], d.get("t"), d.get("d"), d.get("i")))
+        stash = d.get("stash")
+        if isinstance(stash, dict):
+            result.stash = stash
+        args = d.get("args")
+        if isinstance(args, dict):
+            result.args = args
+        if "errors" in d:
+            result.appended_errors = [ResolverError(e["m"], e.get("t"), e.get("d"), e.get("i")) for e in d["errors"]]
+        if "logs" in d:
+            result.logs = d["logs"]
+        if "headers" in d:
+            result.response_headers = d["headers"]
+        if "sf" in d:
+            result.subscription_filter = d["sf"]
+        if "inf" in d:
+            result.invalidation_filter = d["inf"]
+        if "inv" in d:
+            result.invalidations = d["inv"]
+        return result
+
+    def _runtime_error(self, module_id: str, d: dict[str, Any]) -> ResolverError:
+        module = self.program.modules.get(module_id)
+        text = f"{d.get('name', 'Error')}: {d.get('message', '')}"
+        if d.get("oom") and d.get("message") == "out of memory":
+            text = self._oom_text()
+        if module is None:
+            return ResolverError(text, JS_RUNTIME_ERROR_TYPE)
+        loc = _user_location(d.get("stack", ""), self.program, module)
+        return ResolverError(f"{_where(module, loc)}: {text}", JS_RUNTIME_ERROR_TYPE)
+
+    def _oom_text(self) -> str:
+        return f"InternalError: out of memory (the runtime's limit is {self.memory_limit // (1024 * 1024)} MB)"
+
+    def _engine_failure(self, module_id: str, text: str) -> HandlerResult:
+        """A failure quickjs raised past the prelude: CPU limit, out of memory, stack overflow."""
+        first, stack = _split_exception(text)
+        module = self.program.modules.get(module_id)
+        if "interrupted" in first:
+            first = f"TimeoutError: the handler used more than {self.cpu_limit_s:g} s of CPU time"
+        elif "out of memory" in first or first.strip() in ("null", ""):
+            first = self._oom_text()
+        where = str(module_id) if module is None else _where(module, _user_location(stack, self.program, module))
+        return HandlerResult(
+            HandlerStatus.RUNTIME_ERROR, error=ResolverError(f"{where}: {first}", JS_RUNTIME_ERROR_TYPE)
+        )
+
+
+_Job = tuple[str, str, Any, asyncio.AbstractEventLoop | None, Any]
+
+
+def _deliver(fut: asyncio.Future[HandlerResult], result: HandlerResult | BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)
+
+
+class JsRuntime:
+    """APPSYNC_JS runtime: a small pool of worker threads, each with its own quickjs context.
+
+    `modules` maps a module id (chosen by the engine, e.g. `Query.getPost` or a function name)
+    to its code. Loading errors raise `ConfigErrors` (file and line of each), unless
+    `defer_load_errors` is set: then the broken modules answer every call with RUNTIME_ERROR.
+    `log(module_id, line)` receives each `console.*` line (`"INFO - text"`) on the event loop
+    thread after the call; the same lines are in `HandlerResult.logs`.
+
+    `threads=0` is an opt-in for throughput: handlers then run on the calling thread (one
+    context per thread), which saves the thread hop (about half the CPU of a call, see
+    `bench.py`) but lets a runaway handler block the event loop for up to `cpu_limit_s`.
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, Code],
+        *,
+        cpu_limit_s: float = limits.JS_HANDLER_CPU_LIMIT_S,
+        memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES,
+        threads: int = 2,
+        log: LogCallback | None = None,
+        defer_load_errors: bool = False,
+    ) -> None:
+        program, errors, by_module = _load(modules)
+        if errors and not defer_load_errors:
+            raise ConfigErrors(errors)
+        self.load_errors: dict[str, ConfigError] = by_module
+        self._program = program
+        self._cpu_limit_s = cpu_limit_s
+        self._memory_limit = memory_limit
+        self._log = log
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._inline: threading.local | None = threading.local() if threads <= 0 else None
+        ready: list[threading.Event] = []
+        old = threading.stack_size()
+        try:
+            threading.stack_size(_THREAD_STACK_BYTES)
+            for i in range(max(0, threads)):
+                ev = threading.Event()
+                t = threading.Thread(target=self._work, args=(ev,), name=f"appsync-js-{i}", daemon=True)
+                t.start()
+                self._threads.append(t)
+                ready.append(ev)
+        finally:
+            threading.stack_size(old)
+        for ev in ready:
+            ev.wait()
+
+    check = staticmethod(check_modules)
+
+    @property
+    def module_ids(self) -> list[str]:
+        """Ids of the modules that loaded."""
+        return list(self._program.modules)
+
+    def _engine(self) -> _Engine:
+        return _Engine(self._program, self._cpu_limit_s, self._memory_limit)
+
+    def _run(self, engine: _Engine, module_id: str, handler: str, ctx: Any) -> HandlerResult:
+        err = self.load_errors.get(module_id) or engine.load_errors.get(module_id)
+        if err is not None:
+            return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(str(err), JS_RUNTIME_ERROR_TYPE))
+        return engine.call(module_id, handler, ctx)
+
+    def _work(self, ready: threading.Event) -> None:
+        engine = self._engine()
+        ready.set()
+        get = self._jobs.get
+        run = self._run
+        while True:
+            job = get()
+            if job is None:
+                break
+            module_id, handler, ctx, loop, fut = job
+            result: HandlerResult | BaseException
+            try:
+                result = run(engine, module_id, handler, ctx)
+            except BaseException as exc:
+                result = exc
+            if loop is None:
+                if isinstance(result, BaseException):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+            else:
+                with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                    loop.call_soon_threadsafe(_deliver, fut, result)
+        engine.close()
+
+    def _call_inline(self, local: threading.local, module_id: str, handler: str, ctx: Any) -> HandlerResult:
+        engine: _Engine | None = getattr(local, "engine", None)
+        if engine is None:
+            engine = local.engine = self._engine()
+        return self._run(engine, module_id, handler, ctx)
+
+    def _logged(self, module_id: str, result: HandlerResult) -> HandlerResult:
+        if self._log is not None and result.logs:
+            for line in result.logs:
+                self._log(module_id, line)
+        return result
+
+    async def call(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
+        """Run `handler` of `module_id` on a worker thread under the CPU and memory limits."""
+        if self._closed:
+            raise RuntimeError("the JS runtime is closed")
+        if self._inline is not None:
+            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[HandlerResult] = loop.create_future()
+        self._jobs.put((module_id, handler, ctx, loop, fut))
+        return self._logged(module_id, await fut)
+
+    def call_blocking(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
+        """The same as `call`, for code that is not on an event loop (tools, tests)."""
+        if self._closed:
+            raise RuntimeError("the JS runtime is closed")
+        if self._inline is not None:
+            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx))
+        fut: concurrent.futures.Future[HandlerResult] = concurrent.futures.Future()
+        self._jobs.put((module_id, handler, ctx, None, fut))
+        return self._logged(module_id, fut.result())
+
+    def close(self) -> None:
+        """Stop the workers (each finishes its current call first) and free their contexts.
+
+        With `threads=0`, only the calling thread's context is freed here; the contexts of other
+        threads are freed when those threads end."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._inline is not None:
+            engine: _Engine | None = getattr(self._inline, "engine", None)
+            if engine is not None:
+                engine.close()
+                del self._inline.engine
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=self._cpu_limit_s + 5.0)
+
+    def __enter__(self) -> JsRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
