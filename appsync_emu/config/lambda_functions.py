@@ -7,6 +7,9 @@ file is unpacked to `.appsync-emu/zip/<LogicalId>/`.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -33,6 +36,19 @@ def find_function(functions: dict[str, LambdaFunction], ref: str) -> LambdaFunct
     return next((f for f in functions.values() if f.function_name == name), None)
 
 
+def cache_root(template: Path) -> Path:
+    """Where inline and zipped code is unpacked: next to the template, or a temp folder if read-only.
+
+    A read-only template folder is the usual case in a container that mounts the project.
+    """
+    folder = template.parent / CACHE_DIR
+    probe = folder if folder.exists() else template.parent
+    if os.access(probe, os.W_OK):
+        return folder
+    digest = hashlib.sha256(str(template.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "appsync-emu" / digest
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,13 +63,13 @@ def _inline_dir(stack: Stack, resource: Resource, source: Any, handler: str) -> 
             f"inline code is saved as index.py, so Handler must be index.<function>, not {handler!r}",
             resource.origin,
         )
-    folder = stack.path.parent / CACHE_DIR / "inline" / resource.logical_id
+    folder = cache_root(stack.path) / "inline" / resource.logical_id
     _write_if_changed(folder / "index.py", source)
     return folder
 
 
 def _unzipped(stack: Stack, resource: Resource, archive: Path) -> Path:
-    folder = stack.path.parent / CACHE_DIR / "zip" / resource.logical_id
+    folder = cache_root(stack.path) / "zip" / resource.logical_id
     stamp = folder / ".source"
     signature = f"{archive.resolve()} {archive.stat().st_mtime_ns} {archive.stat().st_size}"
     if not stamp.is_file() or stamp.read_text(encoding="utf-8") != signature:

@@ -7,10 +7,33 @@ the response handler decides to raise or not (APPSYNC-SPEC.md §6.2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..auth.context import AuthContext
+
+
+class BatchScope:
+    """Per-request count of the resolvers of each field still running, so batches know when they are full.
+
+    graphql-core starts the resolvers of all list siblings in the same loop tick, so a batch
+    for a field is complete once every resolver of that field still in flight is waiting in it.
+    """
+
+    def __init__(self) -> None:
+        self.inflight: dict[tuple[str, str], int] = {}
+        self.batches: dict[Any, Any] = {}
+        self.watchers: dict[tuple[str, str], Callable[[], None]] = {}
+
+    def enter(self, key: tuple[str, str]) -> None:
+        self.inflight[key] = self.inflight.get(key, 0) + 1
+
+    def exit(self, key: tuple[str, str]) -> None:
+        self.inflight[key] -= 1
+        watcher = self.watchers.get(key)
+        if watcher is not None:
+            watcher()
 
 
 @dataclass
@@ -22,7 +45,7 @@ class DataSourceCall:
     auth: AuthContext
     deadline: float  # event-loop time by which the whole request must finish
     max_batch_size: int = 0  # the resolver's or function's MaxBatchSize
-    batches: dict[Any, Any] = field(default_factory=dict)  # per-request batch state (BatchInvoke)
+    batch: BatchScope = field(default_factory=BatchScope)  # per-request batch state (BatchInvoke)
 
 
 @dataclass

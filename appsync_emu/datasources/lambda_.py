@@ -6,10 +6,10 @@
   a payload over the async limit (1 MB) is refused with a clear error, synchronously.
 - BatchInvoke (and direct resolvers with `maxBatchSize`) gather the same field's calls from
   one request into batches: the function receives a JSON array and must return an array of
-  the same length, each element a value or `{data, errorMessage, errorType}`. Calls are
-  gathered for `BATCH_WINDOW_S` after the first one (sibling resolvers of a list run
-  concurrently, each finishing its request handler on a worker thread), or until the batch
-  is full — our choice, since AppSync does not document its collection window.
+  the same length, each element a value or `{data, errorMessage, errorType}`. A batch is
+  sent once every resolver of the field still running in the request is waiting in it
+  (sibling resolvers of a list all start in the same loop tick), or when it reaches
+  `maxBatchSize`; `BATCH_SAFETY_S` only guards against a resolver that never arrives.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import limits
 from ..lambdas.errors import LambdaServiceError
-from .base import DataSourceCall, DataSourceResult
+from .base import BatchScope, DataSourceCall, DataSourceResult
 
 if TYPE_CHECKING:
     from ..invoker.queue import AsyncInvoker
     from ..lambdas.service import LambdaService
 
 UNHANDLED = "Lambda:Unhandled"
-BATCH_WINDOW_S = 0.002
+BATCH_SAFETY_S = 0.05
 
 
 def _function_error(payload: Any) -> dict[str, Any]:
@@ -107,25 +107,32 @@ class LambdaDataSource:
 
     async def _batched(self, payload: Any, call: DataSourceCall, max_size: int, *, raw: bool) -> DataSourceResult:
         """Queue one call into its request's batch for this field and wait for its element."""
-        key = (self.name, call.type_name, call.field_name, raw)
-        batches: dict[Any, _Batch] = call.batches
-        batch = batches.get(key)
+        field_key = (call.type_name, call.field_name)
+        key = (self.name, *field_key, raw)
+        scope = call.batch
+        batch: _Batch | None = scope.batches.get(key)
+        loop = asyncio.get_running_loop()
         if batch is None:
-            batch = batches[key] = _Batch()
-            loop = asyncio.get_running_loop()
-            batch.timer = loop.call_later(BATCH_WINDOW_S, self._flush, batches, key, raw)
-        future: asyncio.Future[DataSourceResult] = asyncio.get_running_loop().create_future()
+            batch = scope.batches[key] = _Batch()
+            batch.timer = loop.call_later(BATCH_SAFETY_S, self._flush, scope, key, raw)
+
+        def check() -> None:
+            current = scope.batches.get(key)
+            if current is not None and len(current.payloads) >= min(max_size, scope.inflight.get(field_key, 0)):
+                self._flush(scope, key, raw)
+
+        scope.watchers[field_key] = check
+        future: asyncio.Future[DataSourceResult] = loop.create_future()
         batch.payloads.append(payload)
         batch.futures.append(future)
-        if len(batch.payloads) >= max_size:
-            if batch.timer is not None:
-                batch.timer.cancel()
-            self._flush(batches, key, raw)
+        check()
         return await future
 
-    def _flush(self, batches: dict[Any, _Batch], key: Any, raw: bool) -> None:
-        batch = batches.pop(key, None)
+    def _flush(self, scope: BatchScope, key: Any, raw: bool) -> None:
+        batch = scope.batches.pop(key, None)
         if batch is not None:
+            if batch.timer is not None:
+                batch.timer.cancel()
             task = asyncio.ensure_future(self._run_batch(batch, raw))
             self._running.add(task)
             task.add_done_callback(self._running.discard)

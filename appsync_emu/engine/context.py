@@ -8,6 +8,7 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from ..auth.context import AuthContext
+from ..datasources.base import BatchScope
 from .selection import SelectionCache
 
 
@@ -24,7 +25,7 @@ class RequestContext:
     invalidations: list[dict[str, Any]] = field(default_factory=list)
     subscription_filter: dict[str, Any] | None = None  # set by a subscription resolver at `start`
     invalidation_filter: dict[str, Any] | None = None
-    batches: dict[Any, Any] = field(default_factory=dict)  # data sources' per-request batches
+    batch: BatchScope = field(default_factory=BatchScope)  # data sources' per-request batches
 
     @staticmethod
     def locations_of(info: GraphQLResolveInfo[Any]) -> list[dict[str, Any]] | None:

@@ -93,6 +93,8 @@ class ResolverRunner:
     ) -> Any:
         """Resolve one field, within what is left of the request's execution budget."""
         ctx = self.build_ctx(rc, source, info, args)
+        key = (plan.type_name, plan.field_name)
+        rc.batch.enter(key)
         try:
             async with asyncio.timeout_at(rc.deadline):
                 if plan.kind == "PIPELINE":
@@ -102,6 +104,8 @@ class ResolverRunner:
                 return await self._unit(plan, ctx, rc, info)
         except TimeoutError:
             raise FieldError(*EXECUTION_TIMEOUT) from None
+        finally:
+            rc.batch.exit(key)
 
     async def run_handler(
         self, module_id: str, handler: str, ctx: dict[str, Any], rc: RequestContext, info: GraphQLResolveInfo[Any]
@@ -138,7 +142,7 @@ class ResolverRunner:
 
     @staticmethod
     def _call(rc: RequestContext, info: GraphQLResolveInfo[Any], max_batch_size: int) -> DataSourceCall:
-        return DataSourceCall(info.parent_type.name, info.field_name, rc.auth, rc.deadline, max_batch_size, rc.batches)
+        return DataSourceCall(info.parent_type.name, info.field_name, rc.auth, rc.deadline, max_batch_size, rc.batch)
 
     async def _call_data_source(
         self,
