@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="LLM behind the Bedrock Runtime endpoint (default fake; env APPSYNC_EMU_LLM)",
     )
     serve.add_argument(
+        "--llm-tps",
+        type=float,
+        default=None,
+        help="fake LLM: tokens per second (default 30 here, so a demo visibly streams; 0 = instant)",
+    )
+    serve.add_argument(
+        "--llm-first-token-ms",
+        type=float,
+        default=None,
+        help="fake LLM: delay before the first token (default 300 here; 0 = none)",
+    )
+    serve.add_argument("--llm-script", type=Path, default=None, help="fake LLM: JSON/YAML file of scripted replies")
+    serve.add_argument(
         "--lambda-retry-delays",
         type=_parse_delays,
         default=None,
@@ -101,11 +114,34 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     )
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive
+    if (settings.llm or "fake") == "fake":
+        settings.llm_settings = _fake_llm_settings(args)
     if args.lambda_retry_delays is not None:
         settings.lambda_retry_delays_s = args.lambda_retry_delays
     if args.shutdown_grace is not None:
         settings.shutdown_grace_s = args.shutdown_grace
     return settings
+
+
+def _fake_llm_settings(args: argparse.Namespace) -> dict[str, object]:
+    """Pacing for the fake LLM on the command line: visible streaming unless told otherwise.
+
+    An explicit flag wins, then the APPSYNC_EMU_FAKE_LLM_* variables, then the CLI's
+    human-friendly defaults (tests and the pytest fixture use no delay at all).
+    """
+    out: dict[str, object] = {}
+    env = os.environ
+    if args.llm_tps is not None:
+        out["tps"] = args.llm_tps
+    elif "APPSYNC_EMU_FAKE_LLM_TPS" not in env:
+        out["tps"] = 30.0
+    if args.llm_first_token_ms is not None:
+        out["first_token_ms"] = args.llm_first_token_ms
+    elif "APPSYNC_EMU_FAKE_LLM_FIRST_TOKEN_MS" not in env:
+        out["first_token_ms"] = 300.0
+    if args.llm_script is not None:
+        out["script"] = str(args.llm_script)
+    return out
 
 
 def _configure_logging(level: str) -> None:

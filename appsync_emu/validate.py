@@ -26,7 +26,11 @@ def validate_template(path: Path, parameter_overrides: dict[str, str] | None = N
     try:
         project = load_project(path, LocalEndpoints("127.0.0.1", 4000), parameter_overrides=parameter_overrides)
     except ConfigErrors as errs:
-        return [str(e) for e in errs.errors], warnings
+        if errs.partial is None:
+            return [str(e) for e in errs.errors], warnings
+        problems.extend(errs.errors)
+        project = errs.partial
+    warnings.extend(str(w) for w in project.warnings)
     if not project.apis:
         return [
             "the template defines no AppSync GraphQL API (AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi)"

@@ -125,9 +125,7 @@ def load_project(
     attach_resolvers(stack, index, apis, functions)
     outputs = _outputs(stack, template)
     _check_unused(stack)
-    if problems.errors:
-        raise ConfigErrors(sorted(problems.errors, key=_place))
-    return Project(
+    project = Project(
         template_path=template_path,
         apis=list(apis.values()),
         functions=functions,
@@ -136,3 +134,6 @@ def load_project(
         outputs=outputs,
         warnings=problems.warnings,
     )
+    if problems.errors:
+        raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)
+    return project

@@ -260,6 +260,7 @@ class ConfigError(Exception):
 class ConfigErrors(Exception):
     """Every problem found while loading, so `validate` can report them all at once."""
 
-    def __init__(self, errors: list[ConfigError]) -> None:
+    def __init__(self, errors: list[ConfigError], partial: Project | None = None) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
+        self.partial = partial  # what could be loaded anyway, so later checks can still run
