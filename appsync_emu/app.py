@@ -182,7 +182,10 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         memory_limit=settings.js_memory_limit,
         threads=settings.js_threads,
         log=lambda where, line: logging.getLogger("appsync_emu.resolver").info("[%s] %s", where, line),
+        defer_load_errors=True,
     )
+    for err in runtime.load_errors.values():
+        log.warning("resolver code does not load; its field will answer with this error: %s", err)
     services = build_services(project, endpoints, settings)
     data_sources, problems = build_data_sources(project, services)
     plans, plan_problems = build_plans(api, data_sources)

@@ -189,9 +189,12 @@ async def test_connection_ack_announces_the_appsync_timeout(core_api: EmulatorHa
     await client.close()
 
 
-@pytest.mark.parametrize("via", ["query", "subprotocol"])
-async def test_wrong_api_key_gets_connection_error_then_close(core_api: EmulatorHandle, via: str) -> None:
-    client = await RawClient.open(core_api, header=api_key_header(core_api, "da2-wrong"), via=via)
+@pytest.mark.parametrize(("via", "key"), [("query", "wrong"), ("subprotocol", "wrong"), ("query", "expired")])
+async def test_wrong_or_expired_api_key_gets_connection_error_then_close(
+    core_api: EmulatorHandle, via: str, key: str
+) -> None:
+    value = "da2-wrong" if key == "wrong" else core_api.api_keys[1]
+    client = await RawClient.open(core_api, header=api_key_header(core_api, value), via=via)
     msg = await client.init()
     assert msg == {
         "type": "connection_error",
