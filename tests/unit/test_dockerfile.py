@@ -1,0 +1,55 @@
+"""The Dockerfile cannot be built here (no Docker engine), so its recipe is checked by reading it."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from tests.conftest import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+README = (ROOT / "README.md").read_text()
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_base_image_is_slim_python_of_a_supported_version() -> None:
+    [base] = [rest for word, rest in instructions() if word == "FROM"]
+    assert re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?", base), base
+
+
+def test_runs_as_a_non_root_user_after_installing() -> None:
+    words = [w for w, _ in instructions()]
+    users = [rest for w, rest in instructions() if w == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert words.index("USER") > max(i for i, (w, r) in enumerate(instructions()) if w == "RUN" and "pip" in r)
+
+
+def test_exposes_4000_and_serves_the_mounted_project_on_all_interfaces() -> None:
+    assert ("EXPOSE", "4000") in instructions()
+    [entry] = [rest for w, rest in instructions() if w == "ENTRYPOINT"]
+    assert entry == '["appsync-emu", "serve", "/app", "--host", "0.0.0.0"]'
+
+
+def test_copied_paths_exist_and_install_matches_the_readme() -> None:
+    for word, rest in instructions():
+        if word == "COPY":
+            for src in shlex.split(rest)[:-1]:
+                assert (ROOT / src).exists(), src
+    [install] = [rest for w, rest in instructions() if w == "RUN" and "pip install" in rest]
+    extras = re.search(r"'\.\[([\w,]+)\]'", install)
+    assert extras is not None
+    assert f"pip install -e '.[{extras.group(1)}]'" in README
+
+
+def test_readme_shows_the_docker_run_command() -> None:
+    assert 'docker run --rm -p 4000:4000 -v "$PWD:/app" appsync-emu' in README
