@@ -207,6 +207,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         field_rules(schema, api),
         pubsub,
         request_timeout_s=settings.request_timeout_s,
+        null_arguments_filter=settings.subscription_null_argument != "ignore",
     )
     engine_box.append(engine)
     keys = {k.value: k for k in api.api_keys if k.value}

@@ -54,6 +54,8 @@ from graphql.language import SKIP
 from graphql.utilities.validate_input_value import validate_input_literal
 from graphql.validation import ValuesOfCorrectTypeRule
 
+from .schema import AWS_SCALAR_NAMES
+
 __all__ = [
     "AWS_SCALAR_NAMES",
     "AWS_TIMESTAMP_MAX",
@@ -72,19 +74,6 @@ __all__ = [
     "java_value_repr",
 ]
 
-AWS_SCALAR_NAMES = frozenset(
-    {
-        "AWSDate",
-        "AWSTime",
-        "AWSDateTime",
-        "AWSTimestamp",
-        "AWSEmail",
-        "AWSJSON",
-        "AWSURL",
-        "AWSPhone",
-        "AWSIPAddress",
-    }
-)
 
 #: AppSync's documented AWSTimestamp range (`-1000000000-01-01T00:00Z` to `1000000000-12-31T23:59:59Z`).
 AWS_TIMESTAMP_MIN = -31557014167219200

@@ -29,6 +29,9 @@ class Settings:
     max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_pending_frames: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION
     max_subscription_payload_bytes: int = limits.MAX_SUBSCRIPTION_PAYLOAD_BYTES
+    #: A subscription argument passed explicitly as null: "match-null" (only events whose field is
+    #: null, as recent AppSync docs read) or "ignore" (the argument does not filter).
+    subscription_null_argument: str = "match-null"
     js_cpu_limit_s: float = limits.JS_HANDLER_CPU_LIMIT_S
     js_memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES
     js_threads: int = 2

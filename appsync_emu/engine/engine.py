@@ -73,6 +73,7 @@ class Engine:
         *,
         request_timeout_s: float = limits.REQUEST_EXECUTION_TIMEOUT_S,
         subscription_field_plans: Mapping[str, ResolverPlan] | None = None,
+        null_arguments_filter: bool = True,
     ) -> None:
         self.schema = schema
         self.projection_schema = projection_schema
@@ -80,6 +81,7 @@ class Engine:
         self.rules = rules
         self.pubsub = pubsub
         self.request_timeout_s = request_timeout_s
+        self.null_arguments_filter = null_arguments_filter
         self.documents = DocumentCache(schema)
         self.projection_documents = DocumentCache(projection_schema)
         self.selections = SelectionCache()
@@ -197,6 +199,8 @@ class Engine:
             err = unauthorized_field(field_name, sub_type.name)
             return [{"errorType": err.error_type, "message": err.message}]
         arguments = get_argument_values(gql_field, node, coerced)
+        if not self.null_arguments_filter:
+            arguments = {k: v for k, v in arguments.items() if v is not None}
         spec = SubscriptionSpec(
             field_name=field_name,
             query=query,

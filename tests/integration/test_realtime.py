@@ -20,7 +20,10 @@ from tests.conftest import APPS
 from .conftest import gql_post
 from .wsclient import RawClient, api_key_header
 
-CREATE = "mutation M($name: String!, $tags: [String]) { createItem(name: $name, tags: $tags) { id name tags created __typename } }"
+CREATE = (
+    "mutation M($name: String!, $tags: [String]) "
+    "{ createItem(name: $name, tags: $tags) { id name tags created __typename } }"
+)
 
 
 async def post(api: EmulatorHandle, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -300,3 +303,22 @@ async def test_a_subscriber_that_stops_reading_never_delays_the_others() -> None
 def test_gql_http_and_raw_json_agree(core_api: EmulatorHandle) -> None:
     r = gql_post(core_api, "{ hello }")
     assert json.loads(r.content) == {"data": {"hello": "Hello, world!"}}
+
+
+@pytest.mark.parametrize(("policy", "delivered"), [("match-null", False), ("ignore", True)])
+async def test_explicit_null_argument_follows_the_configured_policy(policy: str, delivered: bool) -> None:
+    api = start_emulator(APPS / "core", subscription_null_argument=policy)
+    try:
+        client = await RawClient.open(api)
+        await client.init()
+        ack = await client.start("n", "subscription S($n: String) { onCreateItem(name: $n) { name } }", {"n": None})
+        assert ack["type"] == "start_ack"
+        await post(api, CREATE, {"name": "named"})
+        if delivered:
+            assert (await client.recv())["payload"]["data"]["onCreateItem"]["name"] == "named"
+        else:
+            with pytest.raises(TimeoutError):
+                await client.recv(timeout=0.3)
+        await client.close()
+    finally:
+        api.stop()
