@@ -99,6 +99,7 @@ def test_validate_reports_every_problem_with_file_and_line(tmp_path: Path) -> No
     done = subprocess.run([*CLI, "validate", str(app)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     out = done.stdout
-    assert re.search(r"template\.yaml:\d+ \(PostMessageResolver\): CodeS3Location 'resolvers/missing\.js' not found", out)
+    missing = r"template\.yaml:\d+ \(PostMessageResolver\): CodeS3Location 'resolvers/missing\.js' not found"
+    assert re.search(missing, out)
     assert re.search(r"schema\.graphql:\d+: Unknown type 'Strin'", out)
     assert re.search(r"hello\.js:2: SyntaxError", out)

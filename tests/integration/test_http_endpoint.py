@@ -46,7 +46,9 @@ def test_unknown_field_is_a_400_validation_error_in_graphql_java_words(core_api:
             {
                 "path": None,
                 "locations": [{"line": 3, "column": 3, "sourceName": None}],
-                "message": "Validation error of type FieldUndefined: Field 'nope' in type 'Query' is undefined @ 'nope'",
+                "message": (
+                    "Validation error of type FieldUndefined: Field 'nope' in type 'Query' is undefined @ 'nope'"
+                ),
             }
         ],
     }
