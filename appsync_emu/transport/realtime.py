@@ -8,6 +8,14 @@ Overflow policy: a connection whose outbox holds more than `max_pending` frames 
 subscriber that cannot keep up (or has vanished without closing); it is closed with code
 1013 ("try again later") and logged, so that it never delays anyone else and no other
 subscriber loses a message. Clients reconnect and re-subscribe as they do after any drop.
+
+Fast path (docs/PERFORMANCE.md): under uvicorn's `websockets-sansio` protocol, reached without
+starlette's send wrapper (server.py `fast_lane`), frames are not sent one ASGI `send()` at a
+time. Each outbox is flushed once per event-loop iteration by one shared callback, which
+writes every queued frame of the connection with a single `transport.write()`: no coroutine
+hop per subscriber, and one syscall per connection however many frames are waiting. Writes
+still respect uvicorn's flow control (`writable`); anything else (other servers, the
+starlette test client, a uvicorn whose internals differ) uses the plain ASGI path.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
+
+from websockets.protocol import State as _WsState
 
 from .. import limits
 from ..auth.authorizer import Authorizer
@@ -88,10 +98,87 @@ def connection_headers(scope: Scope) -> tuple[dict[str, str], list[str]]:
     return headers, offered
 
 
-class Outbox:
-    """A connection's queue of outgoing frames and the task that writes them."""
+def encode_text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented, uncompressed server text frame (RFC 6455 §5.2)."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
 
-    def __init__(self, send: Send, max_pending: int, on_end: Callable[[str], None]) -> None:
+
+class DirectSocket:
+    """The parts of uvicorn's `WebSocketsSansIOProtocol` used to write frames without `send()`.
+
+    `detect` returns None unless `send` is that protocol's own bound `send` (so starlette's
+    wrapper, other servers and other uvicorn protocols fall back to ASGI) and the connection
+    negotiated no extension (a compressed connection must go through `websockets`).
+    """
+
+    __slots__ = ("conn", "proto", "transport", "writable")
+
+    def __init__(self, proto: Any) -> None:
+        self.proto = proto
+        self.conn = proto.conn
+        self.transport = proto.transport
+        self.writable: asyncio.Event = proto.writable
+
+    @classmethod
+    def detect(cls, send: Send) -> DirectSocket | None:
+        proto = getattr(send, "__self__", None)
+        if proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+            return None
+        conn = getattr(proto, "conn", None)
+        if (
+            getattr(conn, "extensions", None) != []
+            or not isinstance(getattr(proto, "writable", None), asyncio.Event)
+            or not hasattr(proto, "transport")
+            or not hasattr(proto, "close_sent")
+        ):
+            return None
+        return cls(proto)
+
+    def is_open(self) -> bool:
+        """True while data frames may still be written (no close sent or received)."""
+        return self.conn.state is _WsState.OPEN and not self.proto.close_sent and not self.transport.is_closing()
+
+
+class Flusher:
+    """Writes every outbox that got frames during this event-loop iteration, once."""
+
+    def __init__(self) -> None:
+        self.pending: list[Outbox] = []
+
+    def schedule(self, outbox: Outbox) -> None:
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(outbox)
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for outbox in batch:
+            outbox.flush()
+
+
+class Outbox:
+    """A connection's queue of outgoing frames and the task that writes them.
+
+    With a `DirectSocket`, frames are written by `flush()` (called by the `Flusher` after the
+    current loop iteration); the task only waits out back-pressure and sends the close.
+    Without one, the task writes each frame with an ASGI `send()`.
+    """
+
+    def __init__(
+        self,
+        send: Send,
+        max_pending: int,
+        on_end: Callable[[str], None],
+        *,
+        direct: DirectSocket | None = None,
+        flusher: Flusher | None = None,
+    ) -> None:
         self._send = send
         self.max_pending = max_pending
         self._on_end = on_end
@@ -100,19 +187,49 @@ class Outbox:
         self._idle = False
         self.close_code: int | None = None
         self.task: asyncio.Task[None] | None = None
+        self._direct = direct if flusher is not None else None
+        self._flusher = flusher
+        self._scheduled = False
 
     def send_frame(self, text: str) -> None:
         if self.close_code is not None:
             return
-        self.queue.append(text)
-        if len(self.queue) > self.max_pending:
-            log.warning("dropping a subscriber connection that fell %d frames behind", len(self.queue))
-            self.queue.clear()
+        queue = self.queue
+        queue.append(text)
+        if len(queue) > self.max_pending:
+            log.warning("dropping a subscriber connection that fell %d frames behind", len(queue))
+            queue.clear()
             self.abort()
             return
-        if self._idle:
+        if self._direct is not None:
+            if not self._scheduled:
+                self._scheduled = True
+                self._flusher.schedule(self)  # type: ignore[union-attr]
+        elif self._idle:
             self._idle = False
             self._wake.set()
+
+    def flush(self) -> None:
+        """Write every queued frame with one `transport.write()`, unless back-pressure holds it."""
+        self._scheduled = False
+        direct = self._direct
+        if direct is None or not self.queue or self.close_code == 1013:
+            return
+        if not direct.is_open():
+            self.queue.clear()  # the peer is going away; uvicorn's send() would raise too
+            return
+        if not direct.writable.is_set():  # over the transport's high-water mark: the task waits
+            if self._idle:
+                self._idle = False
+                self._wake.set()
+            return
+        queue = self.queue
+        if len(queue) == 1:
+            data = encode_text_frame(queue.popleft())
+        else:
+            data = b"".join([encode_text_frame(t) for t in queue])
+            queue.clear()
+        direct.transport.write(data)
 
     def end_subscription(self, sub_id: str) -> None:
         self._on_end(sub_id)
@@ -131,13 +248,21 @@ class Outbox:
         self._wake.set()
 
     async def run(self) -> None:
-        send, queue = self._send, self.queue
+        send, queue, direct = self._send, self.queue, self._direct
         while True:
-            while queue:
-                await send({"type": "websocket.send", "text": queue.popleft()})
+            if direct is not None:
+                if queue and direct.is_open():
+                    await direct.writable.wait()
+                    self.flush()
+            else:
+                while queue:
+                    await send({"type": "websocket.send", "text": queue.popleft()})
             if self.close_code is not None:
+                queue.clear()
                 await send({"type": "websocket.close", "code": self.close_code})
                 return
+            if queue and direct is not None and direct.is_open():
+                continue  # more frames arrived while waiting for the transport
             self._idle = True
             self._wake.clear()
             await self._wake.wait()
@@ -167,6 +292,7 @@ class RealtimeEndpoint:
         self.max_pending = max_pending
         self.lifetime_s = lifetime_s
         self.connections = 0
+        self.flusher = Flusher()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -202,7 +328,14 @@ class _Session:
         self.conn = RealtimeConnection(
             max_subscriptions=endpoint.max_subscriptions, connection_timeout_ms=endpoint.connection_timeout_ms
         )
-        self.outbox = Outbox(send, endpoint.max_pending, self._server_ended)
+        direct = DirectSocket.detect(send)
+        self.outbox = Outbox(
+            send,
+            endpoint.max_pending,
+            self._server_ended,
+            direct=direct,
+            flusher=endpoint.flusher if direct is not None else None,
+        )
         self.auth: AuthContext | None = None
         self._keepalive: asyncio.Task[None] | None = None
 
