@@ -321,9 +321,7 @@ def _json_to_output(value: Any) -> Any:
             return json.dumps(value, ensure_ascii=False)
         return value
     try:
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
-        )
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default)
     except (TypeError, ValueError):
         return _INVALID
 
@@ -353,9 +351,7 @@ _BEHAVIOURS: dict[str, _Behaviour] = {
             _timestamp_to_output,
             _timestamp_to_literal,
         ),
-        _Behaviour(
-            "AWSJSON", "valid JSON", _json_from_input, _json_from_literal, _json_to_output, _json_to_literal
-        ),
+        _Behaviour("AWSJSON", "valid JSON", _json_from_input, _json_from_literal, _json_to_output, _json_to_literal),
     )
 }
 
@@ -397,8 +393,7 @@ def _coercers(b: _Behaviour) -> dict[str, Any]:
         result = b.from_literal(node)
         if result is _INVALID:
             raise AWSScalarError(
-                f"Validation error of type WrongType: value '{java_value_repr(node)}'"
-                f" is not a valid '{b.name}'",
+                f"Validation error of type WrongType: value '{java_value_repr(node)}' is not a valid '{b.name}'",
                 b.name,
                 node,
             )
@@ -475,14 +470,11 @@ class AppSyncValuesOfCorrectTypeRule(ValuesOfCorrectTypeRule):
             validate_input_literal(node, input_type, on_error, None, None, self.context.hide_suggestions)
         return SKIP
 
-    def _appsync_error(
-        self, error: AWSScalarError, path: list[str | int], literal: ValueNode
-    ) -> AWSScalarError:
+    def _appsync_error(self, error: AWSScalarError, path: list[str | int], literal: ValueNode) -> AWSScalarError:
         value = java_value_repr(error.value_node) if error.value_node is not None else "?"
         if self._argument is None:
             message = (
-                "Validation error of type BadValueForDefaultArg:"
-                f" Bad default value {value} for type {error.scalar}"
+                f"Validation error of type BadValueForDefaultArg: Bad default value {value} for type {error.scalar}"
             )
         else:
             argument = self._argument + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
@@ -499,6 +491,5 @@ class AppSyncValuesOfCorrectTypeRule(ValuesOfCorrectTypeRule):
 def appsync_validation_rules() -> tuple[type[ASTValidationRule], ...]:
     """graphql-core's specified rules with `AppSyncValuesOfCorrectTypeRule` in place of its own."""
     return tuple(
-        AppSyncValuesOfCorrectTypeRule if rule is ValuesOfCorrectTypeRule else rule
-        for rule in specified_rules
+        AppSyncValuesOfCorrectTypeRule if rule is ValuesOfCorrectTypeRule else rule for rule in specified_rules
     )

@@ -358,9 +358,7 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return tuple(v for v in value if v is not None)
 
 
-def _auth_from(
-    schema: GraphQLSchema, nodes: list[Any], source: Literal["field", "type"]
-) -> AuthDirectives | None:
+def _auth_from(schema: GraphQLSchema, nodes: list[Any], source: Literal["field", "type"]) -> AuthDirectives | None:
     """The auth directives on AST `nodes` (a definition and its extensions), None if there are none."""
     from graphql import get_argument_values
 
@@ -469,11 +467,7 @@ def print_appsync_schema(schema: GraphQLSchema, *, include_directives: bool = Tr
         nodes.append(schema.ast_node)
     nodes.extend(schema.extension_ast_nodes)
     for directive in schema.directives:
-        if (
-            not is_specified_directive(directive)
-            and directive.name not in AWS_DIRECTIVE_NAMES
-            and directive.ast_node
-        ):
+        if not is_specified_directive(directive) and directive.name not in AWS_DIRECTIVE_NAMES and directive.ast_node:
             nodes.append(directive.ast_node)
     for type_ in schema.type_map.values():
         if type_.name in AWS_SCALAR_NAMES or type_.ast_node is None:

@@ -177,9 +177,7 @@ def _uri_encode(value: str) -> str:
 
 
 def _canonical_query(pairs: list[tuple[str, str]], *, without: str | None = None) -> str:
-    encoded = sorted(
-        (_uri_encode(unquote(key)), _uri_encode(unquote(value))) for key, value in pairs if key != without
-    )
+    encoded = sorted((_uri_encode(unquote(key)), _uri_encode(unquote(value))) for key, value in pairs if key != without)
     return "&".join(f"{key}={value}" for key, value in encoded)
 
 
@@ -344,8 +342,7 @@ def _authenticate(
         raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'. ")
     if signed.terminator != "aws4_request":
         raise _invalid(
-            "Credential should be scoped with a valid terminator:"
-            f" 'aws4_request', not '{signed.terminator}'. "
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{signed.terminator}'. "
         )
     signed_names = signed.signed_headers.split(";")
     if "host" not in signed_names and ":authority" not in signed_names:

@@ -167,7 +167,5 @@ def build_apis(stack: Stack, index: ApiIndex, api_key_override: str | None) -> d
         if with_keys:
             with_keys[0].api_keys.append(ApiKey(f"{with_keys[0].logical_id}OverrideApiKey", api_key_override))
         else:
-            stack.problems.warn(
-                "api_key_override ignored: no API of the template uses API_KEY", Origin(stack.path)
-            )
+            stack.problems.warn("api_key_override ignored: no API of the template uses API_KEY", Origin(stack.path))
     return apis

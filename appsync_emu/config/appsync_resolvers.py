@@ -82,14 +82,10 @@ class _Code:
         attempt = stack.problems.attempt
         self.code: Code | None = attempt(partial(resource_code, stack, resource, "Code", "CodeS3Location"))
         self.request = attempt(
-            partial(
-                resource_code, stack, resource, "RequestMappingTemplate", "RequestMappingTemplateS3Location"
-            )
+            partial(resource_code, stack, resource, "RequestMappingTemplate", "RequestMappingTemplateS3Location")
         )
         self.response = attempt(
-            partial(
-                resource_code, stack, resource, "ResponseMappingTemplate", "ResponseMappingTemplateS3Location"
-            )
+            partial(resource_code, stack, resource, "ResponseMappingTemplate", "ResponseMappingTemplateS3Location")
         )
         has_code = "Code" in props or "CodeS3Location" in props
         if self.runtime == "APPSYNC_JS" and not has_code:
@@ -114,9 +110,7 @@ def _data_source(stack: Stack, resource: Resource, functions: dict[str, LambdaFu
         source.lambda_arn = arn
         function = find_function(functions, arn)
         if function is None:
-            stack.problems.warn(
-                f"Lambda function {arn!r} is not in the template; calls to it will fail", origin
-            )
+            stack.problems.warn(f"Lambda function {arn!r} is not in the template; calls to it will fail", origin)
         else:
             source.lambda_function = function.logical_id
     return source
@@ -179,23 +173,17 @@ def _check(api: GraphQLApi, stack: Stack) -> None:
     for resolver in api.resolvers:
         where = (resolver.type_name, resolver.field_name)
         if where in seen:
-            stack.problems.error(
-                f"a second resolver for {resolver.type_name}.{resolver.field_name}", resolver.origin
-            )
+            stack.problems.error(f"a second resolver for {resolver.type_name}.{resolver.field_name}", resolver.origin)
         seen.add(where)
         if is_placeholder(resolver.data_source):
             continue
         if resolver.data_source is not None and resolver.data_source not in api.data_sources:
-            stack.problems.error(
-                f"data source {resolver.data_source!r} is not defined for this API", resolver.origin
-            )
+            stack.problems.error(f"data source {resolver.data_source!r} is not defined for this API", resolver.origin)
         elif resolver.runtime is None and api.data_sources[str(resolver.data_source)].type != "AWS_LAMBDA":
             stack.problems.error("only an AWS_LAMBDA data source can be used without code", resolver.origin)
     for function in api.functions.values():
         if function.data_source not in api.data_sources and not is_placeholder(function.data_source):
-            stack.problems.error(
-                f"data source {function.data_source!r} is not defined for this API", function.origin
-            )
+            stack.problems.error(f"data source {function.data_source!r} is not defined for this API", function.origin)
 
 
 def attach_resolvers(

@@ -84,9 +84,7 @@ _GRAPHQL_API = Kind(
         "RealtimeUrl": lambda stack, _: stack.endpoints.realtime_url,
         "GraphQLDns": _host,
         "RealtimeDns": _host,
-        "GraphQLEndpointArn": lambda stack, r: ids.arn(
-            "appsync", f"endpoints/graphql-api/{appsync_api_id(stack, r)}"
-        ),
+        "GraphQLEndpointArn": lambda stack, r: ids.arn("appsync", f"endpoints/graphql-api/{appsync_api_id(stack, r)}"),
     },
     strict=True,
 )
@@ -222,24 +220,18 @@ KINDS: dict[str, Kind] = {
         _role_name,
         {
             "Arn": lambda stack, r: ids.arn("iam", f"role/{_role_name(stack, r)}", region=""),
-            "RoleId": lambda stack, r: (
-                "AROA" + ids.stable_token(str(stack.path), r.logical_id, length=17).upper()
-            ),
+            "RoleId": lambda stack, r: "AROA" + ids.stable_token(str(stack.path), r.logical_id, length=17).upper(),
         },
     ),
     "AWS::IAM::ManagedPolicy": Kind(
-        lambda stack, r: ids.arn(
-            "iam", f"policy/{stack.property(r, 'ManagedPolicyName') or r.logical_id}", region=""
-        )
+        lambda stack, r: ids.arn("iam", f"policy/{stack.property(r, 'ManagedPolicyName') or r.logical_id}", region="")
     ),
     "AWS::Cognito::UserPool": Kind(
         _user_pool_id,
         {
             "Arn": lambda stack, r: ids.arn("cognito-idp", f"userpool/{_user_pool_id(stack, r)}"),
             "ProviderName": lambda s, r: f"cognito-idp.{DEFAULT_REGION}.amazonaws.com/{_user_pool_id(s, r)}",
-            "ProviderURL": lambda s, r: (
-                f"https://cognito-idp.{DEFAULT_REGION}.amazonaws.com/{_user_pool_id(s, r)}"
-            ),
+            "ProviderURL": lambda s, r: f"https://cognito-idp.{DEFAULT_REGION}.amazonaws.com/{_user_pool_id(s, r)}",
             "UserPoolId": _user_pool_id,
         },
     ),

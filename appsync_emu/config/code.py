@@ -53,9 +53,7 @@ def resource_code(stack: Stack, resource: Resource, inline_key: str, location_ke
     if inline is not None and location is not None:
         raise ConfigError(f"give {inline_key} or {location_key}, not both", resource.origin)
     if inline is not None:
-        return inline_code(
-            inline, resource.properties.get(inline_key), stack.path, inline_key, resource.origin
-        )
+        return inline_code(inline, resource.properties.get(inline_key), stack.path, inline_key, resource.origin)
     if location is not None:
         return file_code(location, stack.path, location_key, resource.origin)
     return None

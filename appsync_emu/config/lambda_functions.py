@@ -109,10 +109,7 @@ def _check_handler(code_dir: Path, handler: str, origin: Origin) -> None:
     if not module or not function:
         raise ConfigError(f"Handler {handler!r} must be <module>.<function>", origin)
     relative = Path(*module.replace("/", ".").split("."))
-    if (
-        not (code_dir / relative.with_suffix(".py")).is_file()
-        and not (code_dir / relative / "__init__.py").is_file()
-    ):
+    if not (code_dir / relative.with_suffix(".py")).is_file() and not (code_dir / relative / "__init__.py").is_file():
         raise ConfigError(f"Handler {handler!r}: no module {relative}.py in {code_dir}", origin)
 
 
@@ -135,9 +132,7 @@ def _environment(props: dict[str, Any], origin: Origin) -> dict[str, str]:
     for name, value in variables.items():
         text = scalar_text(value)
         if text is None:
-            raise ConfigError(
-                f"environment variable {name} must be a string, not {type(value).__name__}", origin
-            )
+            raise ConfigError(f"environment variable {name} must be a string, not {type(value).__name__}", origin)
         result[str(name)] = text
     return result
 
@@ -156,14 +151,10 @@ def _build(stack: Stack, resource: Resource) -> LambdaFunction | None:
     else:
         stack.problems.warn(f"runtime {runtime} is not Python: the function cannot run in-process", origin)
     if props.get("Layers"):
-        stack.problems.warn(
-            "Layers are not loaded: install their packages in the emulator's environment", origin
-        )
+        stack.problems.warn("Layers are not loaded: install their packages in the emulator's environment", origin)
     dead_letter = props.get("DeadLetterQueue") or props.get("DeadLetterConfig") or {}
     timeout = _number(props.get("Timeout", limits.LAMBDA_DEFAULT_TIMEOUT_S), "Timeout", origin, 1, 900)
-    memory = _number(
-        props.get("MemorySize", limits.LAMBDA_DEFAULT_MEMORY_MB), "MemorySize", origin, 128, 10240
-    )
+    memory = _number(props.get("MemorySize", limits.LAMBDA_DEFAULT_MEMORY_MB), "MemorySize", origin, 128, 10240)
     reserved = props.get("ReservedConcurrentExecutions")
     if reserved is not None:
         reserved = int(_number(reserved, "ReservedConcurrentExecutions", origin, 0, 1e9))
@@ -189,16 +180,12 @@ def _destination(props: dict[str, Any], event: str) -> str | None:
     return str(destination) if destination is not None else None
 
 
-def _apply_event_invoke_config(
-    stack: Stack, resource: Resource, functions: dict[str, LambdaFunction]
-) -> None:
+def _apply_event_invoke_config(stack: Stack, resource: Resource, functions: dict[str, LambdaFunction]) -> None:
     props, origin = stack.properties(resource), resource.origin
     target = str(props.get("FunctionName", ""))
     function = find_function(functions, target)
     if function is None:
-        stack.problems.warn(
-            f"EventInvokeConfig for {target!r}, a function outside the template: ignored", origin
-        )
+        stack.problems.warn(f"EventInvokeConfig for {target!r}, a function outside the template: ignored", origin)
         return
     retries = props.get("MaximumRetryAttempts", limits.LAMBDA_DEFAULT_MAX_RETRY_ATTEMPTS)
     age = props.get("MaximumEventAgeInSeconds", limits.LAMBDA_DEFAULT_MAX_EVENT_AGE_S)

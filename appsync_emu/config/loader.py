@@ -55,9 +55,7 @@ def _check_unused(stack: Stack) -> None:
         for resource in stack.resources.values():
             for dependency in resource.depends_on:
                 if dependency not in stack.resources:
-                    stack.problems.error(
-                        f"DependsOn {dependency!r}, which is not a resource", resource.origin
-                    )
+                    stack.problems.error(f"DependsOn {dependency!r}, which is not a resource", resource.origin)
             if not stack.enabled(resource) or resource.type in MODELLED_TYPES:
                 continue
             stack.properties(resource)

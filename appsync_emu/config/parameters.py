@@ -25,16 +25,12 @@ def default_stack_name(template: Path) -> str:
 def pseudo_parameters(template: Path, stack_name: str) -> dict[str, Any]:
     """The pseudo parameters as the emulator answers them (fixed account and region)."""
     stack_uuid = stable_token(str(template.resolve()), stack_name, "stack", length=32)
-    stack_id = "-".join(
-        (stack_uuid[:8], stack_uuid[8:12], stack_uuid[12:16], stack_uuid[16:20], stack_uuid[20:32])
-    )
+    stack_id = "-".join((stack_uuid[:8], stack_uuid[8:12], stack_uuid[12:16], stack_uuid[16:20], stack_uuid[20:32]))
     return {
         "AWS::Region": DEFAULT_REGION,
         "AWS::AccountId": DEFAULT_ACCOUNT_ID,
         "AWS::StackName": stack_name,
-        "AWS::StackId": (
-            f"arn:aws:cloudformation:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:stack/{stack_name}/{stack_id}"
-        ),
+        "AWS::StackId": (f"arn:aws:cloudformation:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:stack/{stack_name}/{stack_id}"),
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::NotificationARNs": [],
@@ -73,9 +69,7 @@ def _check(name: str, value: Any, spec: dict[str, Any], origin: Origin, problems
                 problems.error(f"parameter {name}: {item!r} does not match {pattern!r}", origin)
 
 
-def parameter_values(
-    template: Template, overrides: dict[str, str] | None, problems: Problems
-) -> dict[str, Any]:
+def parameter_values(template: Template, overrides: dict[str, str] | None, problems: Problems) -> dict[str, Any]:
     """Each parameter's value: the override, else the Default; a parameter with neither is an error."""
     specs = template.body.get("Parameters") or {}
     if not isinstance(specs, dict):
@@ -93,15 +87,11 @@ def parameter_values(
         elif "Default" in spec:
             value = spec["Default"]
             if kind.startswith("AWS::SSM::Parameter::Value"):
-                problems.warn(
-                    f"parameter {name} reads SSM parameter {value!r}; override it to set a value", origin
-                )
+                problems.warn(f"parameter {name} reads SSM parameter {value!r}; override it to set a value", origin)
                 values[name] = placeholder(f"SSM {value}")
                 continue
         else:
-            problems.error(
-                f"parameter {name} has no Default; give it a value with a parameter override", origin
-            )
+            problems.error(f"parameter {name} has no Default; give it a value with a parameter override", origin)
             values[name] = placeholder(name)
             continue
         values[name] = _typed(value, kind)

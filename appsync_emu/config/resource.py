@@ -21,9 +21,7 @@ class Resource:
     generated: bool = False
     depends_on: list[str] = field(default_factory=list)
 
-    def child(
-        self, logical_id: str, type_: str, properties: dict[str, Any], origin: Origin | None = None
-    ) -> Resource:
+    def child(self, logical_id: str, type_: str, properties: dict[str, Any], origin: Origin | None = None) -> Resource:
         """A resource SAM generates from this one; it shares this one's Condition."""
         return Resource(logical_id, type_, properties, origin or self.origin, self.condition, True)
 

@@ -54,9 +54,7 @@ def _event_invoke_config(function: Resource, config: Any, problems: Problems) ->
             created = function.child(f"{logical_id}{event}{suffix}", type_, {}, where)
             generated.append(created)
             attribute = "Arn" if kind == "SQS" else None
-            destination = (
-                {"Fn::GetAtt": [created.logical_id, attribute]} if attribute else {"Ref": created.logical_id}
-            )
+            destination = {"Fn::GetAtt": [created.logical_id, attribute]} if attribute else {"Ref": created.logical_id}
         destination_config[event] = {"Destination": destination}
     if destination_config:
         properties["DestinationConfig"] = destination_config

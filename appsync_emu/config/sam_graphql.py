@@ -98,9 +98,7 @@ class _Expansion:
         self.none_data_source: Resource | None = None
         self.resources: list[Resource] = []
 
-    def add(
-        self, logical_id: str, type_: str, properties: dict[str, Any], origin: Origin | None = None
-    ) -> Resource:
+    def add(self, logical_id: str, type_: str, properties: dict[str, Any], origin: Origin | None = None) -> Resource:
         """Add a generated resource; None-valued properties are left out, as SAM leaves them out."""
         present = {k: v for k, v in properties.items() if v is not None}
         resource = self.api.child(logical_id, type_, present, origin)
@@ -116,9 +114,7 @@ class _Expansion:
         if not isinstance(auth, dict):
             self.problems.error("'Auth' must be a map with a Type", api.origin)
             auth = {"Type": "API_KEY"}
-        default = _auth(
-            {k: v for k, v in auth.items() if k != "Additional"}, "Auth", False, api, self.problems
-        )
+        default = _auth({k: v for k, v in auth.items() if k != "Additional"}, "Auth", False, api, self.problems)
         properties: dict[str, Any] = {"Name": props.get("Name") or api.logical_id, **default}
         additional = auth.get("Additional") or []
         if not isinstance(additional, list):
@@ -143,9 +139,7 @@ class _Expansion:
             Resource(api.logical_id, "AWS::AppSync::GraphQLApi", properties, api.origin, api.condition)
         )
         logging = props.get("Logging")
-        wants_role = logging is not False and not (
-            isinstance(logging, dict) and logging.get("CloudWatchLogsRoleArn")
-        )
+        wants_role = logging is not False and not (isinstance(logging, dict) and logging.get("CloudWatchLogsRoleArn"))
         if wants_role:
             self.add(f"{api.logical_id}CloudWatchRole", "AWS::IAM::Role", {})
 

@@ -109,8 +109,7 @@ class Stack:
             return None
         if not self.enabled(resource):
             self.problems.error(
-                f"{use} to {logical_id!r}, which is not created because its Condition "
-                f"{resource.condition!r} is false",
+                f"{use} to {logical_id!r}, which is not created because its Condition {resource.condition!r} is false",
                 origin,
             )
             return None

@@ -65,9 +65,7 @@ class BedrockBackend(LLMBackend):
                     connect_timeout=self.connect_timeout,
                     retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
                 )
-                self._client = session.client(
-                    "bedrock-runtime", endpoint_url=self.endpoint_url, config=config
-                )
+                self._client = session.client("bedrock-runtime", endpoint_url=self.endpoint_url, config=config)
             return self._client
 
     async def _run(self, fn: Callable[[], T], closes: bool = False) -> T:
@@ -116,14 +114,10 @@ class BedrockBackend(LLMBackend):
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
     ) -> InvokeResult:
         def call() -> InvokeResult:
-            response = self._make_client().invoke_model(
-                **self._invoke_params(model_id, body, content_type, accept)
-            )
+            response = self._make_client().invoke_model(**self._invoke_params(model_id, body, content_type, accept))
             headers = response["ResponseMetadata"].get("HTTPHeaders", {})
             passed = {k: v for k, v in headers.items() if k.lower().startswith("x-amzn-bedrock-")}
-            return InvokeResult(
-                response["body"].read(), response.get("contentType", "application/json"), passed
-            )
+            return InvokeResult(response["body"].read(), response.get("contentType", "application/json"), passed)
 
         return await self._run(call)
 
@@ -216,9 +210,7 @@ def _map_error(exc: BaseException) -> BaseException:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if isinstance(exc, bx.EventStreamError):
             status = None
-        return BedrockError(
-            str(error.get("Code", "InternalServerException")), str(error.get("Message", "")), status
-        )
+        return BedrockError(str(error.get("Code", "InternalServerException")), str(error.get("Message", "")), status)
     if isinstance(exc, bx.ParamValidationError):
         return BedrockError("ValidationException", str(exc), 400)
     if "ReadTimeout" in type(exc).__name__:
@@ -228,10 +220,7 @@ def _map_error(exc: BaseException) -> BaseException:
     if isinstance(exc, bx.NoRegionError):
         message = f"appsync-emu bedrock backend: {exc} (set APPSYNC_EMU_BEDROCK_REGION)"
         return BedrockError("InternalServerException", message, 500)
-    if (
-        isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError)
-        or "Protocol" in type(exc).__name__
-    ):
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError) or "Protocol" in type(exc).__name__:
         return BedrockError("ServiceUnavailableException", f"appsync-emu bedrock backend: {exc}", 503)
     if isinstance(exc, bx.BotoCoreError):
         return BedrockError("InternalServerException", f"appsync-emu bedrock backend: {exc}", 500)

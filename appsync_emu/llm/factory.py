@@ -45,9 +45,7 @@ _BEDROCK_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
-def make_backend(
-    kind: str | None = None, *, env: Mapping[str, str] | None = None, **settings: Any
-) -> LLMBackend:
+def make_backend(kind: str | None = None, *, env: Mapping[str, str] | None = None, **settings: Any) -> LLMBackend:
     """The backend `kind` (else `$APPSYNC_EMU_LLM`, else `fake`) with settings, then env, applied.
 
     Settings whose value is None fall back to the environment. Raises ValueError for an
@@ -63,9 +61,7 @@ def make_backend(
     if chosen == "bedrock":
         from .bedrock import BedrockBackend
 
-        return BedrockBackend(
-            **_resolve(settings, _BEDROCK_ENV, env, extra={"connect_timeout", "max_workers"})
-        )
+        return BedrockBackend(**_resolve(settings, _BEDROCK_ENV, env, extra={"connect_timeout", "max_workers"}))
     raise ValueError(f"unknown LLM backend {chosen!r}: choose one of {', '.join(KINDS)} ({ENV_KIND})")
 
 
@@ -77,9 +73,7 @@ def _resolve(
 ) -> dict[str, Any]:
     unknown = set(settings) - set(table) - extra
     if unknown:
-        raise ValueError(
-            f"unknown LLM backend settings {sorted(unknown)}; known: {sorted(set(table) | extra)}"
-        )
+        raise ValueError(f"unknown LLM backend settings {sorted(unknown)}; known: {sorted(set(table) | extra)}")
     resolved = {k: v for k, v in settings.items() if v is not None}
     for name, (variable, parse) in table.items():
         raw = env.get(variable)

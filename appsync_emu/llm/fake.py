@@ -159,9 +159,7 @@ class FakeBackend(LLMBackend):
             raise BedrockError("InternalServerException", f"appsync-emu fake LLM script: {exc}", 500) from exc
         return self._file.rules
 
-    def _plan(
-        self, operation: str, model_id: str, request: Mapping[str, Any], body: bytes | None = None
-    ) -> _Plan:
+    def _plan(self, operation: str, model_id: str, request: Mapping[str, Any], body: bytes | None = None) -> _Plan:
         self.calls.append(Call(operation, model_id, dict(request), body))
         _validate(model_id, request)
         rule = next((r for r in [*self._rules, *self._file_rules()] if r.matches(model_id, request)), None)
@@ -175,9 +173,7 @@ class FakeBackend(LLMBackend):
             joined = "".join(text)
             if sequence and sequence in joined:
                 text, tools, stop = tokenize(joined[: joined.index(sequence)]), [], "stop_sequence"
-        calls = [
-            (t.id or _tool_id(seed, i, t.name), t.name, _fragments(t.input)) for i, t in enumerate(tools)
-        ]
+        calls = [(t.id or _tool_id(seed, i, t.name), t.name, _fragments(t.input)) for i, t in enumerate(tools)]
         max_tokens = config.get("maxTokens")
         if max_tokens is not None and len(text) + sum(len(c[2]) for c in calls) > int(max_tokens):
             text, calls, stop = text[: int(max_tokens)], [], "max_tokens"
@@ -200,9 +196,7 @@ class FakeBackend(LLMBackend):
                 return float(value)
         return 0.0
 
-    def _reply(
-        self, rule: Rule | None, request: Mapping[str, Any], seed: bytes
-    ) -> tuple[list[str], list[ToolUse]]:
+    def _reply(self, rule: Rule | None, request: Mapping[str, Any], seed: bytes) -> tuple[list[str], list[ToolUse]]:
         if rule is None or not rule.has_reply:
             return tokenize(default_reply(request, seed)), []
         if rule.tokens is not None:
@@ -244,12 +238,7 @@ class FakeBackend(LLMBackend):
             for paced, event in plan.items:
                 if paced:
                     await self._in_stream(plan.fault, sent)
-                    delay = (
-                        started
-                        + plan.first_token_s
-                        + (sent / plan.tps if plan.tps else 0.0)
-                        - time.monotonic()
-                    )
+                    delay = started + plan.first_token_s + (sent / plan.tps if plan.tps else 0.0) - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     elif sent % _YIELD_EVERY == 0:
@@ -281,9 +270,7 @@ class FakeBackend(LLMBackend):
         await self._before_stream(plan)
         return self._events(plan)
 
-    def _native(
-        self, operation: str, model_id: str, body: bytes
-    ) -> tuple[Family, dict[str, Any], _Plan | None]:
+    def _native(self, operation: str, model_id: str, body: bytes) -> tuple[Family, dict[str, Any], _Plan | None]:
         native = parse_body(body)
         family = family_for(model_id, native)
         if isinstance(family, TitanEmbed):
@@ -342,9 +329,7 @@ def _items(plan: _Plan) -> list[tuple[bool, Event]]:
     items: list[tuple[bool, Event]] = []
     index = 0
     if plan.text:
-        items.extend(
-            (True, {"contentBlockDelta": {"delta": {"text": t}, "contentBlockIndex": 0}}) for t in plan.text
-        )
+        items.extend((True, {"contentBlockDelta": {"delta": {"text": t}, "contentBlockIndex": 0}}) for t in plan.text)
         items.append((False, {"contentBlockStop": {"contentBlockIndex": 0}}))
         index = 1
     for tool_id, name, fragments in plan.tools:
@@ -396,9 +381,7 @@ def _validate(model_id: str, request: Mapping[str, Any]) -> None:
         )
     uses_tools = any("toolUse" in b or "toolResult" in b for m in messages for b in m.get("content", []))
     if uses_tools and not request.get("toolConfig"):
-        raise validation_error(
-            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
-        )
+        raise validation_error("The toolConfig field must be defined when using toolUse and toolResult content blocks.")
 
 
 def _fragments(tool_input: Any) -> list[str]:

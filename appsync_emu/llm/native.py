@@ -104,8 +104,7 @@ def _require(body: Mapping[str, Any], *keys: str) -> None:
     for key in keys:
         if key not in body:
             raise validation_error(
-                f"Malformed input request: #: required key [{key}] not found, "
-                "please reformat your input and try again."
+                f"Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
             )
 
 
@@ -120,8 +119,7 @@ class Anthropic(Family):
     def to_converse(self, body: Mapping[str, Any]) -> dict[str, Any]:
         _require(body, "anthropic_version", "max_tokens", "messages")
         messages = [
-            {"role": m.get("role", "user"), "content": self._blocks(m.get("content", []))}
-            for m in body["messages"]
+            {"role": m.get("role", "user"), "content": self._blocks(m.get("content", []))} for m in body["messages"]
         ]
         request: dict[str, Any] = {"messages": messages, "inferenceConfig": {"maxTokens": body["max_tokens"]}}
         if body.get("stop_sequences"):
@@ -147,9 +145,7 @@ class Anthropic(Family):
             if kind == "text":
                 blocks.append({"text": block["text"]})
             elif kind == "tool_use":
-                blocks.append(
-                    {"toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block["input"]}}
-                )
+                blocks.append({"toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block["input"]}})
             elif kind == "tool_result":
                 inner = self._blocks(block.get("content", []))
                 blocks.append({"toolResult": {"toolUseId": block["tool_use_id"], "content": inner}})
@@ -208,9 +204,7 @@ class Anthropic(Family):
             ctx.open_blocks.add(body["contentBlockIndex"])
             tool = body["start"]["toolUse"]
             block = {"type": "tool_use", "id": tool["toolUseId"], "name": tool["name"], "input": {}}
-            return [
-                {"type": "content_block_start", "index": body["contentBlockIndex"], "content_block": block}
-            ]
+            return [{"type": "content_block_start", "index": body["contentBlockIndex"], "content_block": block}]
         if name == "contentBlockDelta":
             index, delta = body["contentBlockIndex"], body["delta"]
             out: list[dict[str, Any]] = []
@@ -395,9 +389,7 @@ class Mistral(Family):
 
     def to_converse(self, body: Mapping[str, Any]) -> dict[str, Any]:
         if "messages" in body:
-            raise validation_error(
-                "The fake LLM backend speaks Mistral's text-completion format (`prompt`) only."
-            )
+            raise validation_error("The fake LLM backend speaks Mistral's text-completion format (`prompt`) only.")
         _require(body, "prompt")
         text, system = _unwrap_prompt(str(body["prompt"]))
         return _user(text, body.get("max_tokens"), body.get("stop"), system)
@@ -467,9 +459,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(body or b"{}")
     except ValueError as exc:
-        raise validation_error(
-            f"Malformed input request: {exc}, please reformat your input and try again."
-        ) from exc
+        raise validation_error(f"Malformed input request: {exc}, please reformat your input and try again.") from exc
     if not isinstance(parsed, dict):
         raise validation_error(
             "Malformed input request: expected a JSON object, please reformat your input and try again."

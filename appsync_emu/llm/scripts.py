@@ -104,10 +104,7 @@ class Rule:
             return False
         if self.model is not None and not re.search(self.model, model_id):
             return False
-        if (
-            self.has_tool_result is not None
-            and (last_tool_result(request) is not None) != self.has_tool_result
-        ):
+        if self.has_tool_result is not None and (last_tool_result(request) is not None) != self.has_tool_result:
             return False
         text = last_user_text(request)
         if self.match is not None and self.match.lower() not in text.lower():

@@ -111,9 +111,7 @@ class _Operation:
         except Exception as exc:
             log.exception("LLM backend failed")
             payload = json.dumps({"message": f"{type(exc).__name__}: {exc}"}).encode()
-            await _send_body(
-                send, 500, _Body(payload, headers={"x-amzn-ErrorType": "InternalServerException"})
-            )
+            await _send_body(send, 500, _Body(payload, headers={"x-amzn-ErrorType": "InternalServerException"}))
             return
         if isinstance(reply, _Body):
             await _send_body(send, 200, reply)
@@ -178,9 +176,7 @@ async def _converse(backend: LLMBackend, model_id: str, body: bytes, headers: di
     return _Body(json.dumps(result).encode())
 
 
-async def _converse_stream(
-    backend: LLMBackend, model_id: str, body: bytes, headers: dict[str, str]
-) -> _Stream:
+async def _converse_stream(backend: LLMBackend, model_id: str, body: bytes, headers: dict[str, str]) -> _Stream:
     events = await backend.converse_stream(model_id, _json_body(body))
     return _Stream(_event_frames(events), _CONVERSE_STREAM_ERRORS)
 

@@ -85,9 +85,7 @@ def without_latency(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def text_of(events: list[dict[str, Any]]) -> str:
-    return "".join(
-        e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e
-    )
+    return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
 
 
 def anthropic_body(text: str = "hello") -> bytes:
@@ -163,9 +161,7 @@ def test_converse_stream_yields_the_fakes_events(url_a: str) -> None:
 
 
 def test_converse_stream_scripted_tool_use(url_a: str, fake: FakeBackend) -> None:
-    fake.set_reply(
-        "Let me check.", match="weather", tool_use={"name": "get_weather", "input": {"city": "Paris"}}
-    )
+    fake.set_reply("Let me check.", match="weather", tool_use={"name": "get_weather", "input": {"city": "Paris"}})
     tools = {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]}
     messages = [{"role": "user", "content": [{"text": "What's the weather in Paris?"}]}]
     events = list(client(url_a).converse_stream(modelId=MODEL, messages=messages, toolConfig=tools)["stream"])
@@ -184,9 +180,7 @@ def test_converse_stream_scripted_tool_use(url_a: str, fake: FakeBackend) -> Non
 
 def test_invoke_model_anthropic(url_a: str, fake: FakeBackend) -> None:
     fake.set_reply("Paris.")
-    response = client(url_a).invoke_model(
-        modelId=MODEL, body=anthropic_body(), contentType="application/json"
-    )
+    response = client(url_a).invoke_model(modelId=MODEL, body=anthropic_body(), contentType="application/json")
     assert response["contentType"] == "application/json"
     body = json.loads(response["body"].read())
     assert body["content"] == [{"type": "text", "text": "Paris."}] and body["stop_reason"] == "end_turn"
@@ -214,16 +208,12 @@ def test_model_ids_are_unquoted(url_a: str, fake: FakeBackend) -> None:
 
 def test_scripted_replies_from_a_file(tmp_path: Path) -> None:
     script = tmp_path / "replies.yaml"
-    script.write_text(
-        "rules:\n  - match: capital\n    reply: The capital is Paris.\n  - tokens: [Say, ' more']\n"
-    )
+    script.write_text("rules:\n  - match: capital\n    reply: The capital is Paris.\n  - tokens: [Say, ' more']\n")
     with serve(FakeBackend(script=script)) as url:
         events = list(client(url).converse_stream(modelId=MODEL, messages=MESSAGES)["stream"])
         assert text_of(events) == "The capital is Paris."
         other = [{"role": "user", "content": [{"text": "hello"}]}]
-        assert (
-            text_of(list(client(url).converse_stream(modelId=MODEL, messages=other)["stream"])) == "Say more"
-        )
+        assert text_of(list(client(url).converse_stream(modelId=MODEL, messages=other)["stream"])) == "Say more"
 
 
 # --- errors and faults ------------------------------------------------------------------------
@@ -267,9 +257,7 @@ def test_throttling_mid_stream(url_a: str, fake: FakeBackend) -> None:
     assert text_of(seen) == "one two three"
     chunks: list[dict[str, Any]] = []
     with pytest.raises(EventStreamError) as info:
-        for event in client(url_a).invoke_model_with_response_stream(modelId=MODEL, body=anthropic_body())[
-            "body"
-        ]:
+        for event in client(url_a).invoke_model_with_response_stream(modelId=MODEL, body=anthropic_body())["body"]:
             chunks.append(json.loads(event["chunk"]["bytes"]))
     assert info.value.response["Error"]["Code"] == "throttlingException"
     assert sum(c["type"] == "content_block_delta" for c in chunks) == 3
@@ -331,16 +319,11 @@ def test_bedrock_backend_passes_events_through(url_a: str, url_b: str, fake: Fak
     fake.set_reply("Hello there.", tool_use={"name": "lookup", "input": {"q": "x"}})
     tools = {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {}}}}]}
     direct = list(client(url_a).converse_stream(modelId=MODEL, messages=MESSAGES, toolConfig=tools)["stream"])
-    proxied = list(
-        client(url_b).converse_stream(modelId=MODEL, messages=MESSAGES, toolConfig=tools)["stream"]
-    )
+    proxied = list(client(url_b).converse_stream(modelId=MODEL, messages=MESSAGES, toolConfig=tools)["stream"])
     assert without_latency(proxied) == without_latency(direct)
     assert fake.calls[-1].request == fake.calls[-2].request
     via_b = client(url_b).converse(modelId=MODEL, messages=MESSAGES, toolConfig=tools)
-    assert (
-        via_b["output"]
-        == client(url_a).converse(modelId=MODEL, messages=MESSAGES, toolConfig=tools)["output"]
-    )
+    assert via_b["output"] == client(url_a).converse(modelId=MODEL, messages=MESSAGES, toolConfig=tools)["output"]
 
 
 def test_bedrock_backend_passes_invoke_through(url_b: str, fake: FakeBackend) -> None:
@@ -379,9 +362,7 @@ def test_bedrock_backend_cancels_downstream_when_the_client_gives_up(
     assert wait_until(lambda: fake.active == 0, 1.5 if after_tokens == 0 else 5)
 
 
-async def test_bedrock_backend_in_process(
-    url_a: str, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_bedrock_backend_in_process(url_a: str, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "fake")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")

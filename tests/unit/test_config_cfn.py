@@ -74,10 +74,7 @@ def test_every_resource_has_its_one_based_line(tmp_path: Path) -> None:
 
 
 def test_strings_remember_their_line_and_block_scalars_start_on_the_next_line(tmp_path: Path) -> None:
-    text = (
-        "Resources:\n  Fn:\n    Type: X\n    Properties:\n"
-        "      Code: |\n        line one\n      Name: !Sub n\n"
-    )
+    text = "Resources:\n  Fn:\n    Type: X\n    Properties:\n      Code: |\n        line one\n      Name: !Sub n\n"
     props = read_template(write(tmp_path, "t.yaml", text)).body["Resources"]["Fn"]["Properties"]
     assert isinstance(props["Code"], SourceStr) and props["Code"].line == 6
     assert line_of(props["Name"]) == 7

@@ -32,8 +32,7 @@ def broken(tmp_path: Path) -> Path:
 
 def test_every_problem_of_the_broken_template_is_reported(broken: Path) -> None:
     found = {
-        (e.origin.resource if e.origin else None, e.origin.line if e.origin else None)
-        for e in errors_loading(broken)
+        (e.origin.resource if e.origin else None, e.origin.line if e.origin else None) for e in errors_loading(broken)
     }
     expected = {
         ("Parameters.Secret", line_containing(broken, "Secret:")),
@@ -187,8 +186,7 @@ def test_s3_locations_cannot_be_read_offline(tmp_path: Path) -> None:
 
 def test_api_without_schema_and_bad_auth_mode_are_both_reported(tmp_path: Path) -> None:
     text = (
-        "Resources:\n  Api:\n    Type: AWS::AppSync::GraphQLApi\n"
-        "    Properties: {Name: a, AuthenticationType: KEY}\n"
+        "Resources:\n  Api:\n    Type: AWS::AppSync::GraphQLApi\n    Properties: {Name: a, AuthenticationType: KEY}\n"
     )
     messages = sorted(e.message for e in errors_loading(write(tmp_path, text)))
     assert len(messages) == 2

@@ -104,10 +104,7 @@ def test_resource_with_false_condition_is_not_created(tmp_path: Path) -> None:
 
 def test_import_value_becomes_a_placeholder_and_a_warning_with_its_line(tmp_path: Path) -> None:
     project = load_fixture(tmp_path)
-    assert (
-        project.functions["Worker"].environment["SHARED_TABLE"]
-        == "<unresolved Fn::ImportValue shared-table-name>"
-    )
+    assert project.functions["Worker"].environment["SHARED_TABLE"] == "<unresolved Fn::ImportValue shared-table-name>"
     lines = project.template_path.read_text().splitlines()
     line = next(n for n, text in enumerate(lines, 1) if "!ImportValue shared-table-name" in text)
     assert any(f"template.yaml:{line} (Worker)" in w and "shared-table-name" in w for w in project.warnings)
@@ -186,11 +183,7 @@ def test_unknown_resource_types_answer_ref_with_logical_id_and_arn_with_a_plausi
     tmp_path: Path,
 ) -> None:
     resources = "  Thing:\n    Type: AWS::Foo::Bar\n"
-    outputs = (
-        "  Ref: {Value: !Ref Thing}\n"
-        "  Arn: {Value: !GetAtt Thing.Arn}\n"
-        "  Other: {Value: !GetAtt Thing.Other}\n"
-    )
+    outputs = "  Ref: {Value: !Ref Thing}\n  Arn: {Value: !GetAtt Thing.Arn}\n  Other: {Value: !GetAtt Thing.Other}\n"
     project = load_text(tmp_path, resources, outputs)
     assert project.outputs["Ref"] == "Thing"
     assert project.outputs["Arn"] == "arn:aws:foo:us-east-1:123456789012:bar/Thing"

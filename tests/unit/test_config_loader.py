@@ -120,9 +120,7 @@ def test_unit_resolvers_js_file_direct_lambda_and_vtl(tmp_path: Path) -> None:
     assert ping.code is not None and ping.code.path.name == "ping.js"
     assert (history.runtime, history.code, history.max_batch_size) == (None, None, 10)
     assert weather.runtime == "VTL"
-    assert (
-        weather.request_template is not None and weather.request_template.path.name == "weather.request.vtl"
-    )
+    assert weather.request_template is not None and weather.request_template.path.name == "weather.request.vtl"
     assert weather.response_template is not None
     assert weather.response_template.source == "$util.toJson($ctx.result.body)"
 
@@ -167,9 +165,7 @@ def test_parameter_override_changes_conditions_and_mappings(tmp_path: Path) -> N
     assert project.outputs["ProdOnly"] == "prod"
 
 
-def test_skipped_resource_types_are_logged_once_each(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_skipped_resource_types_are_logged_once_each(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="appsync_emu.config"):
         load(tmp_path, "cfn_api")
     skipped = [r.getMessage() for r in caplog.records if "not emulated" in r.getMessage()]
@@ -238,9 +234,7 @@ def test_sam_functions_and_pipeline_resolvers(tmp_path: Path) -> None:
     assert (validate.data_source, validate.runtime) == ("ChatApiNoneDataSource", "APPSYNC_JS")
     assert validate.code is not None
     assert (
-        template_line(validate.code.path, 1 + validate.code.line_offset)
-        .strip()
-        .startswith("export function request")
+        template_line(validate.code.path, 1 + validate.code.line_offset).strip().startswith("export function request")
     )
     assert (invoke.data_source, invoke.max_batch_size) == ("Chat", 5)
     assert invoke.code is not None and invoke.code.path.name == "invokeChat.js"
@@ -318,9 +312,7 @@ def test_children_attach_to_the_api_their_api_id_names(tmp_path: Path) -> None:
     Type: AWS::AppSync::Resolver
     Properties: {ApiId: !GetAtt Second.ApiId, TypeName: Query, FieldName: a, DataSourceName: lambda}
 """
-    (tmp_path / "template.yaml").write_text(
-        "Resources:\n" + api_text("First") + api_text("Second") + resolver
-    )
+    (tmp_path / "template.yaml").write_text("Resources:\n" + api_text("First") + api_text("Second") + resolver)
     project = load_project(tmp_path, ENDPOINTS)
     first, second = project.apis
     assert (first.logical_id, second.logical_id) == ("First", "Second")

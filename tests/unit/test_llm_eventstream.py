@@ -53,9 +53,7 @@ def test_event_frame_carries_bedrock_headers_in_order_and_padding() -> None:
 
 
 def test_many_frames_decode_in_one_kib_chunks() -> None:
-    events = [
-        {"contentBlockDelta": {"delta": {"text": f" t{i}"}, "contentBlockIndex": 0}} for i in range(500)
-    ]
+    events = [{"contentBlockDelta": {"delta": {"text": f" t{i}"}, "contentBlockIndex": 0}} for i in range(500)]
     data = b"".join(event_frame(e) for e in events)
     messages = decode(data)
     assert [json.loads(m.payload)["delta"]["text"] for m in messages] == [f" t{i}" for i in range(500)]
@@ -98,9 +96,7 @@ def test_botocore_parses_chunks_as_bytes() -> None:
 
 
 def test_exception_frame_raises_event_stream_error() -> None:
-    data = event_frame({"messageStart": {"role": "assistant"}}) + exception_frame(
-        "throttlingException", "slow down"
-    )
+    data = event_frame({"messageStart": {"role": "assistant"}}) + exception_frame("throttlingException", "slow down")
     with pytest.raises(EventStreamError) as info:
         _parse(data, "ConverseStream", "stream")
     assert info.value.response["Error"] == {"Code": "throttlingException", "Message": "slow down"}

@@ -25,9 +25,7 @@ async def events_of(fake: FakeBackend, request: dict[str, Any], model: str = MOD
 
 
 def text_of(events: list[dict[str, Any]]) -> str:
-    return "".join(
-        e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e
-    )
+    return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
 
 
 def test_tokenize_round_trips_and_splits_long_words() -> None:
@@ -158,9 +156,7 @@ async def test_fault_before_stream() -> None:
 
 
 async def test_fault_mid_stream_after_n_tokens() -> None:
-    fake = FakeBackend(
-        rules=[{"reply": "a b c d e", "fault": {"error": "throttlingException", "after_tokens": 3}}]
-    )
+    fake = FakeBackend(rules=[{"reply": "a b c d e", "fault": {"error": "throttlingException", "after_tokens": 3}}])
     stream = await fake.converse_stream(MODEL, ask("x"))
     seen: list[dict[str, Any]] = []
     with pytest.raises(BedrockError) as info:
@@ -271,9 +267,7 @@ async def test_anthropic_invoke_model_and_stream() -> None:
     }
     assert "amazon-bedrock-invocationMetrics" in chunks[-1]
     assert chunks[-2]["usage"]["output_tokens"] == types.count("content_block_delta")
-    partial = "".join(
-        c["delta"].get("partial_json", "") for c in chunks if c["type"] == "content_block_delta"
-    )
+    partial = "".join(c["delta"].get("partial_json", "") for c in chunks if c["type"] == "content_block_delta")
     assert json.loads(partial) == {"q": "x"}
 
 

@@ -20,9 +20,7 @@ def test_yaml_and_json_scripts_load_the_same(tmp_path: Path) -> None:
         {"fault": {"error": "throttlingException", "after_tokens": 2}},
         {"fault": "hang"},
     ]
-    (tmp_path / "s.json").write_text(
-        json.dumps({"settings": {"tps": 20, "first_token_ms": 150}, "rules": rules})
-    )
+    (tmp_path / "s.json").write_text(json.dumps({"settings": {"tps": 20, "first_token_ms": 150}, "rules": rules}))
     (tmp_path / "s.yaml").write_text(
         "settings: {tps: 20, first_token_ms: 150}\n"
         "rules:\n"
@@ -116,8 +114,6 @@ def test_make_backend_bedrock_settings() -> None:
         ("fake", {}, {"region": "us-east-1"}),
     ],
 )
-def test_make_backend_rejects_bad_settings(
-    kind: str | None, env: dict[str, str], settings: dict[str, object]
-) -> None:
+def test_make_backend_rejects_bad_settings(kind: str | None, env: dict[str, str], settings: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         make_backend(kind, env=env, **settings)

@@ -76,9 +76,7 @@ def literal(schema: GraphQLSchema, scalar: str, text: str) -> ExecutionResult:
 
 def variable(schema: GraphQLSchema, scalar: str, value: Any) -> ExecutionResult:
     seen.clear()
-    return graphql_sync(
-        schema, f"query Q($v: {scalar}) {{ {FIELDS[scalar]}(v: $v) }}", variable_values={"v": value}
-    )
+    return graphql_sync(schema, f"query Q($v: {scalar}) {{ {FIELDS[scalar]}(v: $v) }}", variable_values={"v": value})
 
 
 def output(schema: GraphQLSchema, scalar: str, value: Any) -> ExecutionResult:
@@ -154,9 +152,7 @@ INVALID_STRINGS = [(s, v) for s, (_, invalid) in STRING_CASES.items() for v in i
 
 
 @pytest.mark.parametrize(("scalar", "value"), VALID_STRINGS)
-def test_valid_string_scalar_passes_literal_variable_and_output(
-    schema: GraphQLSchema, scalar: str, value: str
-) -> None:
+def test_valid_string_scalar_passes_literal_variable_and_output(schema: GraphQLSchema, scalar: str, value: str) -> None:
     result = literal(schema, scalar, gql_string(value))
     assert result.errors is None, f"{scalar} literal {value!r}: {result.errors}"
     assert seen == [value]
@@ -203,9 +199,7 @@ def test_null_passes_through_every_nullable_scalar(schema: GraphQLSchema) -> Non
 # --- AWSTimestamp ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "text", ["0", "-86400", "1700000000", str(AWS_TIMESTAMP_MIN), str(AWS_TIMESTAMP_MAX)]
-)
+@pytest.mark.parametrize("text", ["0", "-86400", "1700000000", str(AWS_TIMESTAMP_MIN), str(AWS_TIMESTAMP_MAX)])
 def test_timestamp_accepts_integer_literals(schema: GraphQLSchema, text: str) -> None:
     result = literal(schema, "AWSTimestamp", text)
     assert result.errors is None
@@ -336,8 +330,7 @@ def test_bad_default_value_of_a_variable_is_reported() -> None:
     install_aws_scalars(schema)
     document = parse('query Q($v: AWSDate = "soon") { date(v: $v) }')
     assert [e.message for e in validate(schema, document, appsync_validation_rules())] == [
-        "Validation error of type BadValueForDefaultArg:"
-        " Bad default value StringValue{value='soon'} for type AWSDate"
+        "Validation error of type BadValueForDefaultArg: Bad default value StringValue{value='soon'} for type AWSDate"
     ]
 
 
@@ -360,10 +353,7 @@ def test_variable_error_says_unable_to_parse(schema: GraphQLSchema) -> None:
 def test_output_error_says_unable_to_serialize_with_the_field_path(schema: GraphQLSchema) -> None:
     result = output(schema, "AWSDateTime", "2020-05-23T06:4:37.000Z")
     assert result.errors is not None
-    assert (
-        result.errors[0].message
-        == "Unable to serialize `2020-05-23T06:4:37.000Z` as a valid DateTime Object."
-    )
+    assert result.errors[0].message == "Unable to serialize `2020-05-23T06:4:37.000Z` as a valid DateTime Object."
     assert result.errors[0].path == ["dateTimeOut"]
 
 

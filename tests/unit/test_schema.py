@@ -299,9 +299,7 @@ def test_returned_maps_are_copies() -> None:
 
 def test_field_directives_replace_the_types() -> None:
     schema = build_appsync_schema(BLOG, ORIGIN)
-    assert auth_directives(schema, "Post", "internal") == AuthDirectives(
-        frozenset({AuthMode.AWS_IAM}), source="field"
-    )
+    assert auth_directives(schema, "Post", "internal") == AuthDirectives(frozenset({AuthMode.AWS_IAM}), source="field")
     secret = auth_directives(schema, "Post", "secret")
     assert secret.modes == {AuthMode.AMAZON_COGNITO_USER_POOLS}
     assert secret.cognito_groups == ("admin", "editors")

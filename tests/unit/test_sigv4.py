@@ -205,9 +205,7 @@ def test_authorization_without_signature_is_incomplete() -> None:
     headers["Authorization"] = headers["Authorization"].split(", Signature=")[0]
     error = rejected(headers)
     assert (error.error_type, error.status) == ("IncompleteSignatureException", 400)
-    assert error.message.startswith(
-        "Authorization header requires 'Signature' parameter. Authorization=AWS4-HMAC"
-    )
+    assert error.message.startswith("Authorization header requires 'Signature' parameter. Authorization=AWS4-HMAC")
 
 
 def test_malformed_credential_is_incomplete() -> None:
@@ -250,10 +248,7 @@ def test_scope_date_must_match_the_request_date() -> None:
 def test_host_must_be_signed() -> None:
     headers = sign()
     headers["Authorization"] = headers["Authorization"].replace("host;", "")
-    assert (
-        rejected(headers).message
-        == "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-    )
+    assert rejected(headers).message == "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 
 
 def test_signed_header_missing_from_the_request_is_a_mismatch_with_a_detail() -> None:
@@ -296,9 +291,7 @@ def test_declared_payload_hash_must_match_the_body() -> None:
 
 def test_presigned_url_is_accepted_until_it_expires() -> None:
     request = AWSRequest(method="GET", url=f"http://{HOST}/graphql?x=1")
-    SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET, TOKEN), "appsync", "eu-west-1", expires=60).add_auth(
-        request
-    )
+    SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET, TOKEN), "appsync", "eu-west-1", expires=60).add_auth(request)
     parts = urlsplit(request.url)
     headers = {"host": HOST}
     principal = verify_sigv4("GET", parts.path, parts.query, headers, b"", KEYS.get)
@@ -334,9 +327,7 @@ def test_gql_start_header_object_is_accepted_for_its_payload_data(gql_auth: AppS
     principal = verify_header_object(header, path="/graphql", body=data.encode(), credentials=KEYS.get)
     assert principal.session_token == TOKEN
     with pytest.raises(SigV4Error) as caught:
-        verify_header_object(
-            header, path="/graphql", body=data.replace("id", "ok").encode(), credentials=KEYS.get
-        )
+        verify_header_object(header, path="/graphql", body=data.replace("id", "ok").encode(), credentials=KEYS.get)
     assert caught.value.message.startswith(SIGNATURE_MISMATCH)
 
 
@@ -386,7 +377,5 @@ def test_amplify_style_header_objects_on_the_api_path_are_accepted() -> None:
 def test_stale_header_object_has_expired(gql_auth: AppSyncIAMAuthentication) -> None:
     header = gql_auth.get_headers()
     with pytest.raises(SigV4Error) as caught:
-        verify_header_object(
-            header, path="/graphql/connect", body=b"{}", credentials=KEYS.get, now=time.time() + 600
-        )
+        verify_header_object(header, path="/graphql/connect", body=b"{}", credentials=KEYS.get, now=time.time() + 600)
     assert caught.value.message.startswith("Signature expired: ")
