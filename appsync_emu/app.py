@@ -181,6 +181,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         cpu_limit_s=settings.js_cpu_limit_s,
         memory_limit=settings.js_memory_limit,
         threads=settings.js_threads,
+        inline_budget_s=settings.js_inline_budget_s,
         log=lambda where, line: logging.getLogger("appsync_emu.resolver").info("[%s] %s", where, line),
         defer_load_errors=True,
     )
@@ -264,13 +265,14 @@ def function_environment(project: Project, endpoints: LocalEndpoints, settings: 
 
 
 def build_services(project: Project, endpoints: LocalEndpoints, settings: Settings) -> dict[str, Any]:
-    """The LLM backend, the Lambda service and the async invocation queue."""
-    from .invoker.queue import AsyncInvoker, InvokerSettings
-    from .lambdas.service import LambdaService
+    """The LLM backend, and the Lambda service and async queue when the template has functions."""
     from .llm.factory import make_backend
 
     services: dict[str, Any] = {"llm": make_backend(settings.llm, **settings.llm_settings)}
     if project.functions:
+        from .invoker.queue import AsyncInvoker, InvokerSettings
+        from .lambdas.service import LambdaService
+
         lambdas = LambdaService(
             project.functions,
             injected_env=function_environment(project, endpoints, settings),

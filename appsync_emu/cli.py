@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -150,13 +149,13 @@ def _configure_logging(level: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .config.model import ConfigErrors
-    from .server import serve
+    from .server import run
 
     settings = _settings_from(args)
     _configure_logging(settings.log_level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(args.path, settings))
+            run(args.path, settings)
     except ConfigErrors as errs:
         for err in errs.errors:
             print(f"error: {err}", file=sys.stderr)

@@ -106,7 +106,11 @@ class LambdaDataSource:
         return DataSourceResult(result.payload)
 
     async def _batched(self, payload: Any, call: DataSourceCall, max_size: int, *, raw: bool) -> DataSourceResult:
-        """Queue one call into its request's batch for this field and wait for its element."""
+        """Queue one call into its request's batch for this field and wait for its element.
+
+        The batch is checked one loop step later, not at once: sibling resolvers started in the
+        same tick may not have run yet, and a handler that ran on the loop thread never yielded.
+        """
         field_key = (call.type_name, call.field_name)
         key = (self.name, *field_key, raw)
         scope = call.batch
@@ -114,26 +118,35 @@ class LambdaDataSource:
         loop = asyncio.get_running_loop()
         if batch is None:
             batch = scope.batches[key] = _Batch()
-            batch.timer = loop.call_later(BATCH_SAFETY_S, self._flush, scope, key, raw)
+            batch.timer = loop.call_later(BATCH_SAFETY_S, self._flush, scope, key, raw, max_size)
 
         def check() -> None:
             current = scope.batches.get(key)
-            if current is not None and len(current.payloads) >= min(max_size, scope.inflight.get(field_key, 0)):
-                self._flush(scope, key, raw)
+            if current is not None and len(current.payloads) >= scope.inflight.get(field_key, 0):
+                self._flush(scope, key, raw, max_size)
 
-        scope.watchers[field_key] = check
+        def deferred() -> None:
+            loop.call_soon(check)
+
+        scope.watchers[field_key] = deferred
         future: asyncio.Future[DataSourceResult] = loop.create_future()
         batch.payloads.append(payload)
         batch.futures.append(future)
-        check()
+        if len(batch.payloads) >= max_size:
+            self._flush(scope, key, raw, max_size)
+        else:
+            loop.call_soon(check)
         return await future
 
-    def _flush(self, scope: BatchScope, key: Any, raw: bool) -> None:
+    def _flush(self, scope: BatchScope, key: Any, raw: bool, max_size: int) -> None:
         batch = scope.batches.pop(key, None)
-        if batch is not None:
-            if batch.timer is not None:
-                batch.timer.cancel()
-            task = asyncio.ensure_future(self._run_batch(batch, raw))
+        if batch is None:
+            return
+        if batch.timer is not None:
+            batch.timer.cancel()
+        for start in range(0, len(batch.payloads), max_size):
+            chunk = _Batch(batch.payloads[start : start + max_size], batch.futures[start : start + max_size])
+            task = asyncio.ensure_future(self._run_batch(chunk, raw))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 

@@ -292,6 +292,7 @@ class RealtimeEndpoint:
         self.max_pending = max_pending
         self.lifetime_s = lifetime_s
         self.connections = 0
+        self.direct_connections = 0  # connections written through the fast path (see DirectSocket)
         self.flusher = Flusher()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -329,6 +330,8 @@ class _Session:
             max_subscriptions=endpoint.max_subscriptions, connection_timeout_ms=endpoint.connection_timeout_ms
         )
         direct = DirectSocket.detect(send)
+        if direct is not None:
+            endpoint.direct_connections += 1
         self.outbox = Outbox(
             send,
             endpoint.max_pending,

@@ -95,11 +95,23 @@ def test_direct_resolver_receives_the_whole_context_and_errors_are_unhandled(api
     assert failed["errors"][0]["message"] == "the function failed on purpose"
 
 
-def test_batch_invoke_gathers_list_siblings_into_batches_of_max_size(api: EmulatorHandle) -> None:
+def assert_batched(api: EmulatorHandle) -> None:
     body = gql_post(api, "query { notes(n: 10) { id detail { text batch } } }").json()
     notes = body["data"]["notes"]
     assert [n["detail"]["text"] for n in notes] == [f"detail of n{i}" for i in range(10)]
     assert sorted(n["detail"]["batch"] for n in notes) == sorted([4] * 8 + [2] * 2)
+
+
+def test_batch_invoke_gathers_list_siblings_into_batches_of_max_size(api: EmulatorHandle) -> None:
+    assert_batched(api)
+
+
+def test_batch_invoke_batches_the_same_when_handlers_run_on_worker_threads() -> None:
+    handle = start_emulator(APP, js_inline_budget_s=0.0)
+    try:
+        assert_batched(handle)
+    finally:
+        handle.stop()
 
 
 async def test_event_invocation_returns_at_once_and_the_function_publishes_over_iam(api: EmulatorHandle) -> None:

@@ -322,3 +322,14 @@ async def test_explicit_null_argument_follows_the_configured_policy(policy: str,
         await client.close()
     finally:
         api.stop()
+
+
+async def test_subscription_frames_take_the_direct_write_path_under_uvicorn(core_api: EmulatorHandle) -> None:
+    from appsync_emu.transport.realtime import RealtimeEndpoint
+
+    [endpoint] = {r.app for r in core_api.emulator.app.routes if isinstance(getattr(r, "app", None), RealtimeEndpoint)}
+    before = endpoint.direct_connections
+    client = await RawClient.open(core_api)
+    assert (await client.init())["type"] == "connection_ack"
+    assert endpoint.direct_connections == before + 1, "uvicorn's protocol changed: frames fall back to ASGI send()"
+    await client.close()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from appsync_emu.config.model import Code
-from appsync_emu.runtimes.js import check_modules, lint_modules
+from appsync_emu.runtimes.js import check_modules
+from appsync_emu.runtimes.js.lint import lint_modules
 from appsync_emu.runtimes.js.rewrite import JsImportError, JsSyntaxError, rewrite_module, tokenize
 
 

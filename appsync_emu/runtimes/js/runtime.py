@@ -195,6 +195,7 @@ class _Engine:
         self.memory_limit = memory_limit
         self.max_stack = max_stack
         self.load_errors: dict[str, ConfigError] = {}
+        self.interrupted = False  # the last call hit the CPU time limit
         self._ctx: Any = None
         self._invoke: Any = None
         self._provide: Any = None
@@ -239,10 +240,12 @@ class _Engine:
     def call(self, module_id: str, handler: str, ctx: Any) -> HandlerResult:
         """Run one handler; never raises for anything the resolver code does."""
         ctx_json = _ENCODER.encode(ctx)
+        self.interrupted = False
         for _ in range(_MAX_HOST_ROUNDS):
             try:
                 out = self._invoke(module_id, handler, ctx_json)
             except quickjs.JSException as e:
+                self.interrupted = "interrupted" in str(e).split("\n", 1)[0]
                 result = self._engine_failure(module_id, str(e))
                 self._build()
                 return result
@@ -348,6 +351,7 @@ class JsRuntime:
         threads: int = 2,
         log: LogCallback | None = None,
         defer_load_errors: bool = False,
+        inline_budget_s: float = 0.0,
     ) -> None:
         program, errors, by_module = _load(modules)
         if errors and not defer_load_errors:
@@ -361,6 +365,8 @@ class JsRuntime:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._inline: threading.local | None = threading.local() if threads <= 0 else None
+        self._inline_budget_s = inline_budget_s
+        self._budgeted: threading.local | None = threading.local() if inline_budget_s > 0 and threads > 0 else None
         ready: list[threading.Event] = []
         old = threading.stack_size()
         try:
@@ -429,12 +435,30 @@ class JsRuntime:
                 self._log(module_id, line)
         return result
 
+    def _call_budgeted(self, local: threading.local, module_id: str, handler: str, ctx: Any) -> HandlerResult | None:
+        """Run on the calling thread under the short budget; None if the handler needs more CPU than that."""
+        engine: _Engine | None = getattr(local, "engine", None)
+        if engine is None:
+            engine = local.engine = _Engine(self._program, self._inline_budget_s, self._memory_limit)
+        result = self._run(engine, module_id, handler, ctx)
+        return None if engine.interrupted else result
+
     async def call(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
-        """Run `handler` of `module_id` on a worker thread under the CPU and memory limits."""
+        """Run `handler` of `module_id` under the CPU and memory limits, never blocking the loop for long.
+
+        With `inline_budget_s`, the handler first runs on the calling thread under that short CPU
+        budget (a typical handler takes ~50 µs, far less than a thread hop); one that needs more
+        is stopped and run again from the same `ctx` on a worker thread under the full limit.
+        Handlers are functions of `ctx`, so the rerun gives what a single run would have.
+        """
         if self._closed:
             raise RuntimeError("the JS runtime is closed")
         if self._inline is not None:
             return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx))
+        if self._budgeted is not None:
+            quick = self._call_budgeted(self._budgeted, module_id, handler, ctx)
+            if quick is not None:
+                return self._logged(module_id, quick)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[HandlerResult] = loop.create_future()
         self._jobs.put((module_id, handler, ctx, loop, fut))
@@ -458,11 +482,11 @@ class JsRuntime:
         if self._closed:
             return
         self._closed = True
-        if self._inline is not None:
-            engine: _Engine | None = getattr(self._inline, "engine", None)
-            if engine is not None:
+        for local in (self._inline, self._budgeted):
+            engine: _Engine | None = getattr(local, "engine", None) if local is not None else None
+            if engine is not None and local is not None:
                 engine.close()
-                del self._inline.engine
+                del local.engine
         for _ in self._threads:
             self._jobs.put(None)
         for t in self._threads:

@@ -1,0 +1,81 @@
+"""Handlers run on the loop thread under a short CPU budget and move to a worker thread past it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from appsync_emu.config.model import Code
+from appsync_emu.runtimes.base import HandlerStatus
+from appsync_emu.runtimes.js.runtime import JsRuntime
+
+SOURCE = """
+export function request(ctx) {
+  if (ctx.arguments.spin === 'forever') { for (;;) {} }
+  let n = 0;
+  for (const i of Array(ctx.arguments.spin).keys()) { n = n + i; }
+  return { n };
+}
+export function response(ctx) { return ctx.result; }
+"""
+
+
+def runtime(**kw: float) -> JsRuntime:
+    return JsRuntime({"m": Code(SOURCE, Path("m.js"))}, threads=1, **kw)  # type: ignore[arg-type]
+
+
+async def max_loop_stall(coro: object) -> tuple[object, float]:
+    """Run `coro` while a 1 ms ticker measures the longest the event loop went without running it."""
+    stalls: list[float] = []
+    done = False
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        result = await coro  # type: ignore[misc]
+    finally:
+        done = True
+        await ticker
+    return result, max(stalls, default=0.0)
+
+
+async def test_a_quick_handler_answers_without_a_thread_hop() -> None:
+    rt = runtime(inline_budget_s=0.05)
+    try:
+        result = await rt.call("m", "request", {"arguments": {"spin": 10}})
+        assert result.status is HandlerStatus.OK and result.value == {"n": 45}
+    finally:
+        rt.close()
+
+
+async def test_a_handler_over_the_budget_is_rerun_on_a_worker_thread_and_succeeds() -> None:
+    rt = runtime(inline_budget_s=0.005, cpu_limit_s=5.0)
+    try:
+        result, stall = await max_loop_stall(rt.call("m", "request", {"arguments": {"spin": 3_000_000}}))
+        assert result.status is HandlerStatus.OK  # type: ignore[attr-defined]
+        assert stall < 0.2, f"the event loop stalled {stall * 1000:.0f} ms"
+    finally:
+        rt.close()
+
+
+async def test_an_endless_handler_blocks_the_loop_only_for_the_budget_and_fails_at_the_full_limit() -> None:
+    rt = runtime(inline_budget_s=0.01, cpu_limit_s=0.5)
+    try:
+        t0 = time.perf_counter()
+        result, stall = await max_loop_stall(rt.call("m", "request", {"arguments": {"spin": "forever"}}))
+        assert result.status is HandlerStatus.RUNTIME_ERROR  # type: ignore[attr-defined]
+        assert "0.5 s of CPU time" in result.error.message  # type: ignore[attr-defined]
+        assert time.perf_counter() - t0 >= 0.4
+        assert stall < 0.2, f"the event loop stalled {stall * 1000:.0f} ms"
+        again = await rt.call("m", "request", {"arguments": {"spin": 3}})
+        assert again.value == {"n": 3}
+    finally:
+        rt.close()
