@@ -484,6 +484,7 @@ class WorkerPool:
             return
         self._workers.add(worker)
         self._hand_over(worker)
+        self._maybe_spawn()  # a burst larger than spawn_parallelism keeps starting workers
 
     def _fail_one(self, error: Exception, for_waiter: bool) -> None:
         if for_waiter:

@@ -375,6 +375,17 @@ async def test_invocations_over_the_emulator_cap_wait_for_a_worker(make_service:
     assert service.concurrency_limit("Sleep") == 2
 
 
+async def test_a_burst_larger_than_spawn_parallelism_gets_a_worker_per_invocation(
+    make_service: ServiceFactory,
+) -> None:
+    service = make_service(make_function("Sleep", "app.sleep"), spawn_parallelism=2)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(service.invoke("Sleep", {"seconds": 1.0}) for _ in range(8)))
+    assert all(r.function_error is None for r in results)
+    assert len({r.payload["pid"] for r in results}) == 8
+    assert time.perf_counter() - started < 3.5, "invocations waited for each other instead of new workers"
+
+
 async def test_cancelled_invocation_kills_its_worker(make_service: ServiceFactory) -> None:
     service = make_service(make_function("Sleep", "app.sleep"))
     task = asyncio.create_task(service.invoke("Sleep", {"seconds": 30}))
