@@ -451,9 +451,12 @@ class AsyncInvoker:
         except OSError as e:
             self._log.error("cannot write the failure log %s: %s", path, e)
 
-    def list(self, function: str | None = None, state: str | None = None) -> builtins.list[dict[str, Any]]:
+    def list(
+        self, function: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Inspection records, oldest first, filtered by function (id, name or ARN) and state.
 
+        `limit` keeps the newest N matches; only those are turned into dicts (each costs ~20 µs).
         Raises `ValueError` for an unknown state.
         """
         if state is not None and state not in {s.value for s in State}:
@@ -462,11 +465,14 @@ class AsyncInvoker:
         if function:
             fn = find_function(self._functions, function)
             name = fn.function_name if fn is not None else function
-        return [
-            inv.to_dict()
+        matches = [
+            inv
             for inv in self._records.values()
             if (name is None or inv.function.function_name == name) and (state is None or inv.state.value == state)
         ]
+        if limit is not None:
+            matches = matches[-limit:] if limit > 0 else []
+        return [inv.to_dict() for inv in matches]
 
 
 def _throttle_error() -> dict[str, Any]:

@@ -25,12 +25,10 @@ def invocation_routes(invoker: AsyncInvoker) -> list[Route]:
     async def list_invocations(request: Request) -> Response:
         params = request.query_params
         try:
-            items = invoker.list(params.get("function") or None, params.get("state") or None)
             limit = int(params["limit"]) if params.get("limit") else None
+            items = invoker.list(params.get("function") or None, params.get("state") or None, limit)
         except ValueError as e:
             return _json({"message": str(e)}, 400)
-        if limit is not None:
-            items = items[-limit:] if limit > 0 else []
         return _json(items)
 
     async def get_invocation(request: Request) -> Response:

@@ -103,3 +103,19 @@ def test_validate_reports_every_problem_with_file_and_line(tmp_path: Path) -> No
     assert re.search(missing, out)
     assert re.search(r"schema\.graphql:\d+: Unknown type 'Strin'", out)
     assert re.search(r"hello\.js:2: SyntaxError", out)
+
+
+def test_serve_starts_a_warm_worker_per_function_after_ready() -> None:
+    import psutil
+
+    with serving(str(EXAMPLES / "genai-chat")) as (_lines, proc):
+        deadline = time.monotonic() + 15
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and not workers:
+            workers = [
+                c
+                for c in psutil.Process(proc.pid).children(recursive=True)
+                if "lambdas.worker" in " ".join(c.cmdline())
+            ]
+            time.sleep(0.1)
+        assert workers, "no Lambda worker was started ahead of the first invocation"
