@@ -8,6 +8,7 @@ endpoint and the emulator's own `/_emu` routes, which no AppSync client ever cal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -136,6 +137,7 @@ class Emulator:
     pubsub: PubSub
     runtime: ResolverRuntime
     services: dict[str, Any] = field(default_factory=dict)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def api(self) -> GraphQLApi:
@@ -144,6 +146,16 @@ class Emulator:
     @property
     def api_keys(self) -> list[str]:
         return [k.value for k in self.api.api_keys if k.value]
+
+    def prewarm(self) -> None:
+        """Start one worker per function in the background (call on the server's loop)."""
+        lambdas = self.services.get("lambdas")
+        if lambdas is None:
+            return
+        for logical_id in self.project.functions:
+            task = asyncio.get_running_loop().create_task(lambdas.warm(logical_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def aclose(self) -> None:
         """Stop background work: the async queue first (it records what it could not finish)."""

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S1,S2",
         help="delays before the 1st and 2nd retry of a failed Event invocation (default 60,120 like Lambda)",
     )
+    serve.add_argument("--no-prewarm", action="store_true", help="do not start one worker per function at start-up")
     serve.add_argument("--failure-log", type=Path, default=None, help="append async failure records to this JSONL file")
     serve.add_argument("--shutdown-grace", type=float, default=None, help="seconds to finish async work on shutdown")
     serve.add_argument("--tls-cert", type=Path, default=None, help="serve https/wss with this certificate (PEM)")
@@ -110,6 +111,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         tls_certfile=args.tls_cert,
         tls_keyfile=args.tls_key,
         log_level=args.log_level,
+        prewarm_functions=not args.no_prewarm,
     )
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive

@@ -170,6 +170,8 @@ async def serve(
         await asyncio.sleep(0.002)
     if server.started:
         print(banner(emulator), file=out or sys.stdout, flush=True)
+        if settings.prewarm_functions:
+            emulator.prewarm()
         if on_ready is not None:
             on_ready(emulator)
     await task

@@ -42,6 +42,9 @@ class Settings:
     lambda_retry_delays_s: tuple[float, ...] = limits.LAMBDA_RETRY_DELAYS_S
     lambda_max_concurrency: int = limits.LAMBDA_DEFAULT_CONCURRENCY
     failure_log: Path | None = None
+    #: Start one worker per function once the server is ready, so the first invocation is warm
+    #: (the CLI does; fixtures do not, so tests see Lambda's cold starts).
+    prewarm_functions: bool = False
     shutdown_grace_s: float = 10.0
     # LLM backend behind the Bedrock Runtime endpoint
     llm: str | None = None  # "fake" (default) | "bedrock"; env APPSYNC_EMU_LLM
