@@ -1,4 +1,4 @@
-"""Run the three benchmarks of docs/PERFORMANCE.md with their defaults and print their summaries.
+"""Run the benchmarks of docs/PERFORMANCE.md with their defaults and print their summaries.
 
     python bench/run_all.py [--quick] [--loop cli|uvloop] [--server-cmd CMD]
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("startup", "http_throughput", "fanout")
+BENCHMARKS = ("startup", "http_throughput", "fanout", "genai")
 
 
 def main(argv: list[str] | None = None) -> int:
