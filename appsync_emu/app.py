@@ -187,7 +187,6 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         raise ConfigErrors([ConfigError("the template defines no AppSync GraphQL API", None)])
     api = project.api
     schema = build_appsync_schema(api.schema_sdl, api.schema_origin)
-    projection_schema = build_appsync_schema(api.schema_sdl, api.schema_origin)
     runtime = JsRuntime(
         collect_modules(api),
         cpu_limit_s=settings.js_cpu_limit_s,
@@ -214,7 +213,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     )
     engine = Engine(
         schema,
-        projection_schema,
+        lambda: build_appsync_schema(api.schema_sdl, api.schema_origin),
         runner,
         plans,
         field_rules(schema, api),

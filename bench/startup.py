@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"startup: {machine()}; {args.runs} launches of appsync-emu serve examples/quickstart, loop={args.loop}")
     runs = []
+    one_run(args)  # not counted: writes the package's bytecode cache, as any first launch does
     for i in range(args.runs):
         r = one_run(args)
         runs.append(r)

@@ -65,7 +65,7 @@ class Engine:
     def __init__(
         self,
         schema: GraphQLSchema,
-        projection_schema: GraphQLSchema,
+        projection_schema: Callable[[], GraphQLSchema],
         runner: ResolverRunner,
         plans: list[ResolverPlan],
         rules: Mapping[tuple[str, str], FieldRule],
@@ -76,14 +76,14 @@ class Engine:
         null_arguments_filter: bool = True,
     ) -> None:
         self.schema = schema
-        self.projection_schema = projection_schema
+        self._make_projection_schema = projection_schema
+        self._projection_schema: GraphQLSchema | None = None
         self.runner = runner
         self.rules = rules
         self.pubsub = pubsub
         self.request_timeout_s = request_timeout_s
         self.null_arguments_filter = null_arguments_filter
         self.documents = DocumentCache(schema)
-        self.projection_documents = DocumentCache(projection_schema)
         self.selections = SelectionCache()
         self.publishes = subscriptions_by_mutation(schema)
         self.subscription_plans: dict[str, ResolverPlan] = dict(subscription_field_plans or {})
@@ -239,8 +239,11 @@ class Engine:
 
     def project(self, spec: SubscriptionSpec, event: dict[str, Any]) -> dict[str, Any]:
         """Run the subscriber's selection set over the mutation's result with default resolvers."""
+        schema = self._projection_schema
+        if schema is None:
+            schema = self._projection_schema = self._make_projection_schema()
         result = execute(
-            self.projection_schema,
+            schema,
             spec.document,
             {spec.field_name: event},
             None,

@@ -367,20 +367,15 @@ class JsRuntime:
         self._inline: threading.local | None = threading.local() if threads <= 0 else None
         self._inline_budget_s = inline_budget_s
         self._budgeted: threading.local | None = threading.local() if inline_budget_s > 0 and threads > 0 else None
-        ready: list[threading.Event] = []
         old = threading.stack_size()
         try:
             threading.stack_size(_THREAD_STACK_BYTES)
             for i in range(max(0, threads)):
-                ev = threading.Event()
-                t = threading.Thread(target=self._work, args=(ev,), name=f"appsync-js-{i}", daemon=True)
+                t = threading.Thread(target=self._work, name=f"appsync-js-{i}", daemon=True)
                 t.start()
                 self._threads.append(t)
-                ready.append(ev)
         finally:
             threading.stack_size(old)
-        for ev in ready:
-            ev.wait()
 
     check = staticmethod(check_modules)
 
@@ -398,9 +393,9 @@ class JsRuntime:
             return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(str(err), JS_RUNTIME_ERROR_TYPE))
         return engine.call(module_id, handler, ctx)
 
-    def _work(self, ready: threading.Event) -> None:
+    def _work(self) -> None:
+        """Build this thread's engine (in the background: start-up does not wait), then serve jobs."""
         engine = self._engine()
-        ready.set()
         get = self._jobs.get
         run = self._run
         while True:
