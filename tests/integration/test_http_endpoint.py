@@ -192,3 +192,15 @@ def test_cors_preflight_allows_the_headers_amplify_sends(core_api: EmulatorHandl
     assert "x-amz-user-agent" in r.headers["access-control-allow-headers"]
     post = gql_post(core_api, "{ hello }", origin="http://localhost:3000")
     assert post.headers["access-control-allow-origin"] == "*"
+
+
+def test_body_over_the_size_limit_is_refused_and_the_server_keeps_serving(core_api: EmulatorHandle) -> None:
+    body = b'{"query": "{ hello }", "pad": "' + b"x" * (10 * 1024 * 1024 + 1) + b'"}'
+    r = httpx.post(
+        core_api.graphql_url,
+        content=body,
+        headers={"x-api-key": core_api.api_key or "", "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["errorType"] == "PayloadTooLargeException"
+    assert gql_post(core_api, "{ hello }").json() == {"data": {"hello": "Hello, world!"}}
