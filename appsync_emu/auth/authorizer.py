@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 
 from ..config.model import ApiKey, AuthMode, GraphQLApi
 from .context import AuthContext, AuthError
+from .sigv4 import NO_AUTH_HEADER
 
 NOT_AUTHORIZED = "You are not authorized to make this call."
-NO_AUTH_HEADER = "Valid authorization header not provided."
 
 
 class Authorizer:

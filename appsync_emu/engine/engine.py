@@ -25,6 +25,7 @@ from graphql import (
     execute,
 )
 from graphql.execution import get_argument_values, get_variable_values
+from graphql.pyutils import Path
 
 from .. import limits
 from ..auth.context import AuthContext
@@ -259,14 +260,6 @@ class Engine:
         return payload
 
 
-class _Path:
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def as_list(self) -> list[str]:
-        return [self.key]
-
-
 class _StartInfo:
     """The parts of `GraphQLResolveInfo` a resolver reads, for a subscription field at `start`."""
 
@@ -275,7 +268,7 @@ class _StartInfo:
         self.field_nodes = field_nodes
         self.parent_type = parent_type
         self.context = rc
-        self.path = _Path(field_name)
+        self.path = Path(None, field_name, parent_type.name)
 
 
 def _plain_error(message: str) -> dict[str, Any]:

@@ -26,27 +26,7 @@ class FieldError(Exception):
         self.data = data
         self.error_info = error_info
 
-    @classmethod
-    def from_resolver_error(cls, err: ResolverError) -> FieldError:
-        return cls(err.message, err.error_type, err.data, err.error_info)
 
-
-class RequestError(Exception):
-    """A request refused before execution (malformed body, auth): status, errorType, message."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-    def body(self) -> dict[str, Any]:
-        return {"errors": [{"errorType": self.error_type, "message": self.message}]}
-
-
-MALFORMED = RequestError(400, "MalformedHttpRequestException", "Unable to parse GraphQL query.")
-NOT_AUTHORIZED = "You are not authorized to make this call."
-NO_AUTH_HEADER = "Valid authorization header not provided."
 EXECUTION_TIMEOUT = ("Execution timed out.", "ExecutionTimeout")
 
 
