@@ -7,6 +7,7 @@ environment) exactly as a user would, reads the banner for the URL, and stops it
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shlex
@@ -17,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Self
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,6 +150,72 @@ def http_request(host: str, port: int, path: str, body: bytes, api_key: str) -> 
         f"x-api-key: {api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The head and the body (Content-Length bytes) of one HTTP/1.1 response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return head, await reader.readexactly(length)
+
+
+class HttpConn:
+    """A keep-alive HTTP/1.1 connection posting GraphQL requests with the API key."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.path = "/" + server.graphql_url.split("/", 3)[3]
+
+    async def connect(self) -> Self:
+        """Open the connection."""
+        self.reader, self.writer = await asyncio.open_connection(self.server.host, self.server.port)
+        return self
+
+    async def request(self, query: str, variables: dict[str, object]) -> bytes:
+        """One request; its answer (JSON bytes), or raises unless it is a 200 without `errors`."""
+        assert self.reader is not None and self.writer is not None
+        s = self.server
+        self.writer.write(http_request(s.host, s.port, self.path, graphql_body(query, variables), s.api_key))
+        head, answer = await read_response(self.reader)
+        if not head.startswith(b"HTTP/1.1 200") or b'"errors"' in answer:
+            raise RuntimeError(f"request failed: {head[:40]!r} {answer[:300]!r}")
+        return answer
+
+    async def post(self, query: str, variables: dict[str, object]) -> dict[str, Any]:
+        """One request; its parsed answer (see `request`)."""
+        result: dict[str, Any] = json.loads(await self.request(query, variables))
+        return result
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+def query_once(server: ServerProcess, query: str) -> Any:
+    """One GraphQL request through urllib (a fresh connection, API key); the parsed answer."""
+    req = urllib.request.Request(
+        server.graphql_url,
+        data=graphql_body(query),
+        headers={"x-api-key": server.api_key, "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when it is installed, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 def percentile(values: Sequence[float], q: float) -> float:

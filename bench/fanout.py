@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
 import json
 import multiprocessing as mp
-import os
 import resource
 import sys
 import time
@@ -35,22 +32,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    HttpConn,
     ServerProcess,
     add_server_options,
     cpu_seconds,
-    graphql_body,
-    http_request,
     machine,
+    new_loop,
     percentile,
     spread,
     start_server,
     summarize,
 )
+from wsraw import RawWsClient, answer_commands, api_key_auth, run_client
 
 SUBSCRIPTION = 'subscription OnMessage { onMessage(room: "bench") { id room author text createdAt } }'
 MUTATION = (
@@ -59,37 +57,6 @@ MUTATION = (
 )
 DATA_PREFIX = b'{"id":"1","type":"data","payload":'
 TEXT_KEY = b'"text":"'
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
-
-
-def _mask(payload: bytes) -> bytes:
-    """A masked client frame header + payload (RFC 6455 §5.3)."""
-    key = os.urandom(4)
-    n = len(payload)
-    keystream = (key * (n // 4 + 1))[:n]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(keystream, "big")).to_bytes(n, "big") if n else b""
-    return key + masked
-
-
-def client_frame(text: str, opcode: int = 1) -> bytes:
-    """One masked text (or control) frame from the client."""
-    data = text.encode()
-    n = len(data)
-    if n < 126:
-        head = bytes([0x80 | opcode, 0x80 | n])
-    elif n < 65536:
-        head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
-    return head + _mask(data)
 
 
 # --- the subscriber processes ---------------------------------------------------------------
@@ -118,77 +85,17 @@ class PhaseStats:
     latencies_ns: array[int] = field(default_factory=lambda: array("q"))
 
 
-class _Subscriber(asyncio.Protocol):
-    """One WebSocket connection with one subscription, parsing frames by hand."""
+class _Subscriber(RawWsClient):
+    """One WebSocket connection with one subscription."""
 
     def __init__(self, cfg: ClientConfig, client: _Client) -> None:
+        super().__init__(cfg.host, cfg.port, cfg.path, api_key_auth(cfg.host, cfg.port, cfg.api_key))
         self.cfg = cfg
         self.client = client
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
-        self.open = False
         self.acked = asyncio.get_running_loop().create_future()
         self.started = asyncio.get_running_loop().create_future()
         self.next_seq: dict[str, int] = dict.fromkeys(cfg.plan, 0)
         self.phase_count: dict[str, int] = {}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        header = {"host": f"{self.cfg.host}:{self.cfg.port}", "x-api-key": self.cfg.api_key}
-        b64 = base64.b64encode(json.dumps(header).encode()).decode()
-        key = base64.b64encode(os.urandom(16)).decode()
-        req = (
-            f"GET {self.cfg.path}?header={b64}&payload=e30= HTTP/1.1\r\nHost: {self.cfg.host}:{self.cfg.port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-ws\r\n\r\n"
-        )
-        self.transport.write(req.encode())
-
-    def send_text(self, text: str) -> None:
-        assert self.transport is not None
-        self.transport.write(client_frame(text))
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time_ns()
-        buf = self.buf + data if self.buf else data
-        if not self.open:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf = buf
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                raise RuntimeError(f"upgrade refused: {buf[:200]!r}")
-            self.open = True
-            buf = buf[end + 4 :]
-            self.send_text('{"type":"connection_init"}')
-        pos, n = 0, len(buf)
-        on_text = self.on_text
-        while n - pos >= 2:
-            ln = buf[pos + 1] & 127
-            h = 2
-            if ln == 126:
-                if n - pos < 4:
-                    break
-                ln = (buf[pos + 2] << 8) | buf[pos + 3]
-                h = 4
-            elif ln == 127:
-                if n - pos < 10:
-                    break
-                ln = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                h = 10
-            end = pos + h + ln
-            if end > n:
-                break
-            op = buf[pos] & 15
-            if op == 1:
-                on_text(buf[pos + h : end], now)
-            elif op == 9 and self.transport is not None:  # ping -> pong
-                payload = buf[pos + h : end]
-                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + _mask(payload))
-            elif op == 8:
-                self.client.closed.append(buf[pos + h : end])
-            pos = end
-        self.buf = buf[pos:] if pos < n else b""
 
     def on_text(self, payload: bytes, now: int) -> None:
         if payload.startswith(DATA_PREFIX):
@@ -217,10 +124,7 @@ class _Subscriber(asyncio.Protocol):
         kind = msg.get("type")
         if kind == "connection_ack" and not self.acked.done():
             self.acked.set_result(None)
-            data = json.dumps({"query": SUBSCRIPTION, "variables": {}})
-            auth = {"host": f"{self.cfg.host}:{self.cfg.port}", "x-api-key": self.cfg.api_key}
-            start = {"id": "1", "type": "start", "payload": {"data": data, "extensions": {"authorization": auth}}}
-            self.send_text(json.dumps(start))
+            self.send_start(SUBSCRIPTION, {})
         elif kind == "start_ack" and not self.started.done():
             self.started.set_result(None)
         elif kind in ("error", "connection_error"):
@@ -228,6 +132,9 @@ class _Subscriber(asyncio.Protocol):
             for fut in (self.acked, self.started):
                 if not fut.done():
                     fut.set_exception(RuntimeError(payload.decode()))
+
+    def on_close_frame(self, payload: bytes) -> None:
+        self.client.closed.append(payload)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client.closed.append(repr(exc).encode())
@@ -279,69 +186,24 @@ class _Client:
             self.subs.append(proto)
         await asyncio.wait_for(asyncio.gather(*(s.started for s in self.subs)), 30)
         self.conn.send(("ready", True))
-        quit_ev = asyncio.Event()
-
-        def on_command() -> None:
-            cmd = self.conn.recv()
-            if cmd == "report":
-                os.set_blocking(self.conn.fileno(), True)  # add_reader made it non-blocking
-                self.conn.send(("report", self.report()))
-            elif cmd == "quit":
-                quit_ev.set()
-
-        loop.add_reader(self.conn.fileno(), on_command)
-        await quit_ev.wait()
-        loop.remove_reader(self.conn.fileno())
+        await answer_commands(self.conn, self.report)
         for s in self.subs:
-            if s.transport is not None:
-                s.transport.close()
+            s.close()
 
 
 def client_main(cfg: ClientConfig, conn: Connection) -> None:
     """Entry point of a client process."""
-    try:
-        with asyncio.Runner(loop_factory=_new_loop) as runner:
-            runner.run(_Client(cfg, conn).run())
-    except Exception as err:  # reported to the orchestrator instead of a traceback nobody reads
-        with contextlib.suppress(Exception):
-            conn.send(("failed", repr(err)))
+    run_client(conn, lambda: _Client(cfg, conn).run())
 
 
 # --- the mutation sender -----------------------------------------------------------------
 
 
-class _HttpConn:
-    """A keep-alive HTTP/1.1 connection posting JSON bodies and checking the answers."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.path = "/" + server.graphql_url.split("/", 3)[3]
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.server.host, self.server.port)
-
-    async def post_mutation(self, stream: str, seq: int) -> int:
-        """Post one mutation; returns its HTTP round-trip time in ns."""
-        assert self.reader is not None and self.writer is not None
-        s = self.server
-        sent = time.time_ns()
-        body = graphql_body(MUTATION, {"text": f"{stream}|{seq}|{sent}"})
-        self.writer.write(http_request(s.host, s.port, self.path, body, s.api_key))
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        answer = await self.reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200") or b'"errors"' in answer:
-            raise RuntimeError(f"mutation failed: {head[:40]!r} {answer[:300]!r}")
-        return time.time_ns() - sent
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+async def post_mutation(conn: HttpConn, stream: str, seq: int) -> int:
+    """Post one mutation; returns its HTTP round-trip time in ns."""
+    sent = time.time_ns()
+    await conn.request(MUTATION, {"text": f"{stream}|{seq}|{sent}"})
+    return time.time_ns() - sent
 
 
 async def send_stream(server: ServerProcess, streams: list[str], count: int) -> list[int]:
@@ -349,11 +211,10 @@ async def send_stream(server: ServerProcess, streams: list[str], count: int) -> 
     rtts: list[int] = []
 
     async def sender(stream: str) -> None:
-        conn = _HttpConn(server)
-        await conn.connect()
+        conn = await HttpConn(server).connect()
         try:
             for seq in range(count):
-                rtts.append(await conn.post_mutation(stream, seq))
+                rtts.append(await post_mutation(conn, stream, seq))
         finally:
             conn.close()
 
@@ -408,7 +269,7 @@ def run_once(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, 
         if None in _collect(pipes, "ready", 60):
             raise RuntimeError("not every client process got its subscriptions started")
         results: dict[str, Any] = {}
-        runner = asyncio.Runner(loop_factory=_new_loop)
+        runner = asyncio.Runner(loop_factory=new_loop)
         for phase, streams, count in (
             ("W", ["W"], args.warmup),
             ("S", ["S"], args.seq),

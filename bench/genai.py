@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import tempfile
@@ -48,22 +46,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     REPO,
+    HttpConn,
     ServerProcess,
     add_server_options,
-    graphql_body,
-    http_request,
     machine,
+    new_loop,
     percentile,
     summarize,
 )
 from _common import start_server as _start_server
-from fanout import _mask, _new_loop, client_frame
+from wsraw import RawWsClient, answer_commands, api_key_auth, run_client
 
 from appsync_emu.llm.tokens import tokenize
 
@@ -118,80 +116,19 @@ def _ignore(sub: ChunkSub, chunk: Chunk) -> None:
     pass
 
 
-class ChunkSub(asyncio.Protocol):
+class ChunkSub(RawWsClient):
     """One WebSocket connection (raw RFC 6455) with one `onChunk(conversationId)` subscription."""
 
     def __init__(self, host: str, port: int, path: str, api_key: str, conversation_id: str, on_chunk: OnChunk) -> None:
+        super().__init__(host, port, path, api_key_auth(host, port, api_key))
         loop = asyncio.get_running_loop()
-        self.host, self.port, self.path, self.api_key = host, port, path, api_key
         self.conversation_id = conversation_id
         self.on_chunk = on_chunk
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
-        self.open = False
         self.started: asyncio.Future[None] = loop.create_future()
         self.first: asyncio.Future[int] = loop.create_future()
         self.done: asyncio.Future[None] = loop.create_future()
         self.chunks: list[Chunk] = []
         self.errors: list[str] = []
-
-    def _auth(self) -> dict[str, str]:
-        return {"host": f"{self.host}:{self.port}", "x-api-key": self.api_key}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        b64 = base64.b64encode(json.dumps(self._auth()).encode()).decode()
-        key = base64.b64encode(os.urandom(16)).decode()
-        req = (
-            f"GET {self.path}?header={b64}&payload=e30= HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-ws\r\n\r\n"
-        )
-        self.transport.write(req.encode())
-
-    def send_text(self, text: str) -> None:
-        assert self.transport is not None
-        self.transport.write(client_frame(text))
-
-    def data_received(self, data: bytes) -> None:
-        """The upgrade response, then WebSocket frames (text, ping, close)."""
-        now = time.time_ns()
-        buf = self.buf + data if self.buf else data
-        if not self.open:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf = buf
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self._fail(f"upgrade refused: {buf[:200]!r}")
-                return
-            self.open = True
-            buf = buf[end + 4 :]
-            self.send_text('{"type":"connection_init"}')
-        pos, n = 0, len(buf)
-        while n - pos >= 2:
-            ln, h = buf[pos + 1] & 127, 2
-            if ln == 126:
-                if n - pos < 4:
-                    break
-                ln, h = (buf[pos + 2] << 8) | buf[pos + 3], 4
-            elif ln == 127:
-                if n - pos < 10:
-                    break
-                ln, h = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            end = pos + h + ln
-            if end > n:
-                break
-            op = buf[pos] & 15
-            if op == 1:
-                self.on_text(buf[pos + h : end], now)
-            elif op == 9 and self.transport is not None:  # ping -> pong
-                payload = buf[pos + h : end]
-                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + _mask(payload))
-            elif op == 8:
-                self._fail(f"closed by the server: {buf[pos + h : end][:100]!r}")
-            pos = end
-        self.buf = buf[pos:] if pos < n else b""
 
     def on_text(self, payload: bytes, now: int) -> None:
         """One AppSync real-time message: ack -> start, start_ack, data, errors."""
@@ -210,17 +147,17 @@ class ChunkSub(asyncio.Protocol):
                 self.done.set_result(None)
             self.on_chunk(self, chunk)
         elif kind == "connection_ack":
-            data = json.dumps({"query": SUBSCRIPTION, "variables": {"c": self.conversation_id}})
-            start = {
-                "id": "1",
-                "type": "start",
-                "payload": {"data": data, "extensions": {"authorization": self._auth()}},
-            }
-            self.send_text(json.dumps(start))
+            self.send_start(SUBSCRIPTION, {"c": self.conversation_id})
         elif kind == "start_ack" and not self.started.done():
             self.started.set_result(None)
         elif kind in ("error", "connection_error"):
             self._fail(payload.decode()[:300])
+
+    def on_refused(self, response: bytes) -> None:
+        self._fail(f"upgrade refused: {response[:200]!r}")
+
+    def on_close_frame(self, payload: bytes) -> None:
+        self._fail(f"closed by the server: {payload[:100]!r}")
 
     def _fail(self, message: str) -> None:
         """Record an error and fail whatever is still awaited."""
@@ -233,11 +170,6 @@ class ChunkSub(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self._fail(f"connection lost: {exc!r}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        if self.transport is not None:
-            self.transport.close()
 
 
 @dataclass
@@ -296,7 +228,6 @@ def check_chunks(chunks: Sequence[Chunk], conversation_id: str, expected: str, *
 
 async def _client(ep: Endpoint, conversations: list[str], conn: Connection) -> None:
     """A subscriber process: subscribe every conversation, report firsts and dones, answer commands."""
-    loop = asyncio.get_running_loop()
 
     def on_chunk(sub: ChunkSub, chunk: Chunk) -> None:  # tells the orchestrator as it happens
         if len(sub.chunks) == 1:
@@ -305,36 +236,22 @@ async def _client(ep: Endpoint, conversations: list[str], conn: Connection) -> N
             conn.send(("done", (sub.conversation_id, chunk.recv_ns)))
 
     subs = [await subscribe(ep, c, on_chunk) for c in conversations]
-    quit_ev = asyncio.Event()
 
-    def on_command() -> None:
-        cmd = conn.recv()
-        if cmd == "report":
-            os.set_blocking(conn.fileno(), True)  # add_reader may have made it non-blocking
-            report = {
-                s.conversation_id: {"chunks": [tuple(vars(c).values()) for c in s.chunks], "errors": s.errors[:3]}
-                for s in subs
-            }
-            conn.send(("report", report))
-        elif cmd == "quit":
-            quit_ev.set()
+    def report() -> dict[str, dict[str, Any]]:
+        return {
+            s.conversation_id: {"chunks": [tuple(vars(c).values()) for c in s.chunks], "errors": s.errors[:3]}
+            for s in subs
+        }
 
-    loop.add_reader(conn.fileno(), on_command)
     conn.send(("ready", None))
-    await quit_ev.wait()
-    loop.remove_reader(conn.fileno())
+    await answer_commands(conn, report)
     for s in subs:
         s.close()
 
 
 def client_main(ep: Endpoint, conversations: list[str], conn: Connection) -> None:
     """Entry point of a subscriber process."""
-    try:
-        with asyncio.Runner(loop_factory=_new_loop) as runner:
-            runner.run(_client(ep, conversations, conn))
-    except Exception as err:  # reported to the orchestrator instead of a traceback nobody reads
-        with contextlib.suppress(Exception):
-            conn.send(("failed", repr(err)))
+    run_client(conn, lambda: _client(ep, conversations, conn))
 
 
 class Subscribers:
@@ -421,35 +338,8 @@ class Subscribers:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-class HttpConn:
-    """A keep-alive HTTP/1.1 connection posting GraphQL requests with the API key."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.path = "/" + server.graphql_url.split("/", 3)[3]
-
-    async def connect(self) -> HttpConn:
-        """Open the connection."""
-        self.reader, self.writer = await asyncio.open_connection(self.server.host, self.server.port)
-        return self
-
-    async def post(self, query: str, variables: dict[str, object]) -> dict[str, Any]:
-        """One request; raises unless the answer is a 200 without `errors`."""
-        assert self.reader is not None and self.writer is not None
-        s = self.server
-        self.writer.write(http_request(s.host, s.port, self.path, graphql_body(query, variables), s.api_key))
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        answer = await self.reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200") or b'"errors"' in answer:
-            raise RuntimeError(f"request failed: {head[:40]!r} {answer[:300]!r}")
-        result: dict[str, Any] = json.loads(answer)
-        return result
+class ChatConn(HttpConn):
+    """An HTTP connection that also sends the showcase's `ask` mutation."""
 
     async def ask(self, conversation_id: str, prompt: str) -> int:
         """Send `ask`; returns the HTTP round trip in ns."""
@@ -459,11 +349,6 @@ class HttpConn:
         if answer["data"]["ask"]["status"] != "STARTED":
             raise RuntimeError(f"unexpected ask answer {answer}")
         return rtt
-
-    def close(self) -> None:
-        """Close the connection."""
-        if self.writer is not None:
-            self.writer.close()
 
 
 def get_json(server: ServerProcess, path: str) -> Any:
@@ -574,13 +459,13 @@ def part1(args: argparse.Namespace, script: Path) -> dict[str, Any]:
     server = start(args, GENAI, [*pacing, "--llm-script", str(script)])
     convs = [f"conv-{i}" for i in range(args.convs)]
     subs = Subscribers(server, convs, args.procs)
-    runner = asyncio.Runner(loop_factory=_new_loop)
+    runner = asyncio.Runner(loop_factory=new_loop)
     interval = args.probe_interval_ms / 1000
     try:
         subs.ready()
 
         async def start_all() -> float:
-            http = await HttpConn(server).connect()
+            http = await ChatConn(server).connect()
             t0 = time.time()
             for c in convs:
                 await http.ask(c, f"bench-long {c}")
@@ -591,7 +476,7 @@ def part1(args: argparse.Namespace, script: Path) -> dict[str, Any]:
         started = subs.wait_count("first", len(convs), args.start_timeout)
 
         async def probe() -> tuple[list[int], float, float, float, float]:
-            http = await HttpConn(server).connect()
+            http = await ChatConn(server).connect()
             for i in range(args.probe_warmup):
                 await http.ask(f"probe-w{i}", "bench-probe")
                 await asyncio.sleep(interval)
@@ -667,7 +552,7 @@ def part2(args: argparse.Namespace, script: Path) -> dict[str, Any]:
     expected = "".join(FIRST_TOKENS)
 
     async def run() -> tuple[list[float], list[float], list[str]]:
-        http = await HttpConn(server).connect()
+        http = await ChatConn(server).connect()
         firsts: list[float] = []
         rtts: list[float] = []
         bad: list[str] = []
@@ -689,7 +574,7 @@ def part2(args: argparse.Namespace, script: Path) -> dict[str, Any]:
         return firsts, rtts, bad
 
     try:
-        with asyncio.Runner(loop_factory=_new_loop) as runner:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
             firsts, rtts, bad = runner.run(run())
         records = invocation_records(server)
     finally:
@@ -715,7 +600,7 @@ def part3(args: argparse.Namespace, script: Path) -> dict[str, Any]:
     server = start(args, GENAI, ["--llm-tps", "0", "--llm-first-token-ms", "0", "--llm-script", str(script)])
     expected = "".join(long_tokens(args.long_tokens))
     out: dict[str, Any] = {"correct": True, "problems": []}
-    runner = asyncio.Runner(loop_factory=_new_loop)
+    runner = asyncio.Runner(loop_factory=new_loop)
     try:
         names = ["cold", *(f"round{i}" for i in range(2, args.stream_rounds)), "warm"]
         for round_name in names:  # figures of the first (cold pool) and last (warm pool) round
@@ -725,7 +610,7 @@ def part3(args: argparse.Namespace, script: Path) -> dict[str, Any]:
                 subs.ready()
 
                 async def ask_all(convs: list[str] = convs) -> float:
-                    conns = [await HttpConn(server).connect() for _ in convs]
+                    conns = [await ChatConn(server).connect() for _ in convs]
                     t0 = time.time()
                     await asyncio.gather(*(h.ask(c, f"bench-long {c}") for h, c in zip(conns, convs, strict=True)))
                     for h in conns:
@@ -778,7 +663,7 @@ def part4(args: argparse.Namespace) -> dict[str, Any]:
     """`--events` Event invocations of the no-op function through `fire` mutations, cold then warm pool."""
     server = start(args, NOOP)
     out: dict[str, Any] = {"correct": True, "problems": []}
-    runner = asyncio.Runner(loop_factory=_new_loop)
+    runner = asyncio.Runner(loop_factory=new_loop)
     try:
         for index, round_name in enumerate(("cold", "warm")):
             numbers = range(index * args.events, (index + 1) * args.events)

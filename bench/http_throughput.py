@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,10 @@ from _common import (
     graphql_body,
     http_request,
     machine,
+    new_loop,
     percentile,
+    query_once,
+    read_response,
     spread,
     start_server,
     summarize,
@@ -52,13 +54,7 @@ wrk.headers["x-api-key"] = {key}
 
 def check_answer(server: ServerProcess) -> None:
     """One request through urllib: the benchmark must measure correct answers."""
-    req = urllib.request.Request(
-        server.graphql_url,
-        data=graphql_body(QUERY),
-        headers={"x-api-key": server.api_key, "content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        got = json.loads(resp.read())
+    got = query_once(server, QUERY)
     if got != EXPECTED:
         raise RuntimeError(f"unexpected answer: {got}")
 
@@ -115,12 +111,7 @@ async def _py_client(host: str, port: int, payload: bytes, conns: int, start: fl
             if t >= stop:
                 break
             writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+            head, _ = await read_response(reader)
             done = time.monotonic()
             if t >= start:
                 latencies.append(done - t)
@@ -135,13 +126,7 @@ async def _py_client(host: str, port: int, payload: bytes, conns: int, start: fl
 def _py_client_main(
     host: str, port: int, payload: bytes, conns: int, start: float, stop: float, out: Connection
 ) -> None:
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    with asyncio.Runner(loop_factory=new_loop) as runner:
         out.send(runner.run(_py_client(host, port, payload, conns, start, stop)))
 
 

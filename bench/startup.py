@@ -12,19 +12,17 @@ says whether anything that should stay lazy (boto3, botocore, aiohttp, ...) was 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import API_KEY, QUICKSTART, add_server_options, graphql_body, machine, spread, start_server, summarize
+from _common import API_KEY, QUICKSTART, add_server_options, machine, query_once, spread, start_server, summarize
 
 QUERY = '{ hello(name: "x") }'
 #: Modules the server process should never import at start-up (not needed to serve the quick start).
@@ -37,13 +35,7 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
 
     server = start_server(loop=args.loop, server_cmd=args.server_cmd, log_level=args.log_level)
     try:
-        req = urllib.request.Request(
-            server.graphql_url,
-            data=graphql_body(QUERY),
-            headers={"x-api-key": server.api_key, "content-type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            answer = json.loads(resp.read())
+        answer = query_once(server, QUERY)
         answered = time.perf_counter()
         if answer != {"data": {"hello": "Hello, x!"}}:
             raise RuntimeError(f"unexpected answer {answer}")
