@@ -159,18 +159,25 @@ class GraphQLHttpEndpoint:
             reply = _error_reply(*_TOO_LARGE)
         else:
             chunks: list[bytes] = []
+            size = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size <= self.max_body_bytes:
+                    chunks.append(chunk)  # past the limit (a chunked body): keep draining, stop keeping
                 if not message.get("more_body", False):
                     break
-            raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-            client = scope.get("client")
-            query = scope.get("query_string", b"").decode()
-            reply = await self.answer_post(headers, raw, path, query, client[0] if client else None)
+            if size > self.max_body_bytes:
+                reply = _error_reply(*_TOO_LARGE)
+            else:
+                raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+                client = scope.get("client")
+                query = scope.get("query_string", b"").decode()
+                reply = await self.answer_post(headers, raw, path, query, client[0] if client else None)
         status, body, extra = reply
         payload = _dumps(body)
         raw_headers = [
