@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 from .attributes import api_key_value, appsync_api_id
 from .code import file_code, inline_code
 from .ids import appsync_arn
-from .intrinsics import is_placeholder
+from .intrinsics import at, is_placeholder
 from .model import ApiKey, AuthMode, AuthProvider, Code, ConfigError, GraphQLApi, Origin
 from .resource import Resource
 from .stack import Stack
+
+log = logging.getLogger("appsync_emu.config")
 
 _AUTH_SETTINGS = {
     AuthMode.AWS_LAMBDA: "LambdaAuthorizerConfig",
@@ -27,23 +31,44 @@ class ApiIndex:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.resources = list(stack.active("AWS::AppSync::GraphQLApi"))
-        self.ids = {appsync_api_id(stack, r): r.logical_id for r in self.resources}
-        self.ids.update({appsync_arn(api_id): logical_id for api_id, logical_id in list(self.ids.items())})
+        self.ids = self._ids(self.resources)
+        self.events_apis = self._ids(stack.active("AWS::AppSync::Api"))
+
+    def _ids(self, resources: Iterable[Resource]) -> dict[str, str]:
+        """Each API's id and ARN, mapped to its logical id."""
+        found: dict[str, str] = {}
+        for resource in resources:
+            api_id = appsync_api_id(self.stack, resource)
+            found[api_id] = found[appsync_arn(api_id)] = resource.logical_id
+        return found
 
     def owner(self, resource: Resource) -> str | None:
-        """The logical id of the API `resource` belongs to (None, with an error, if none)."""
+        """The logical id of the GraphQL API `resource` belongs to (None, with an error, if none).
+
+        A resource of an AppSync Events API (`AWS::AppSync::Api`) belongs to no GraphQL API: its
+        API key, for one, must not open the GraphQL API.
+        """
         api_id = self.stack.property(resource, "ApiId")
         if isinstance(api_id, str) and api_id in self.ids:
             return self.ids[api_id]
+        if isinstance(api_id, str) and api_id in self.events_apis:
+            log.info(
+                "%s: belongs to the AppSync Events API %s, which is not emulated; skipped",
+                resource.origin,
+                self.events_apis[api_id],
+            )
+            return None
         if len(self.resources) == 1 and is_placeholder(api_id):
             return self.resources[0].logical_id
         if len(self.resources) == 1:
             self.stack.problems.warn(
                 f"ApiId {api_id!r} names no API of the template; attached to {self.resources[0].logical_id}",
-                resource.origin,
+                resource.at_property("ApiId"),
             )
             return self.resources[0].logical_id
-        self.stack.problems.error(f"ApiId {api_id!r} names no GraphQL API of the template", resource.origin)
+        self.stack.problems.error(
+            f"ApiId {api_id!r} names no GraphQL API of the template", resource.at_property("ApiId")
+        )
         return None
 
 
@@ -79,7 +104,8 @@ def _schema(stack: Stack, schemas: list[Resource], api: Resource) -> tuple[Code,
         code = inline_code(props["Definition"], raw, stack.path, "Definition", schema.origin)
         return code, Origin(stack.path, schema.logical_id, code.line_offset + 1)
     if props.get("DefinitionS3Location") is not None:
-        code = file_code(props["DefinitionS3Location"], stack.path, "DefinitionS3Location", schema.origin)
+        location = schema.at_property("DefinitionS3Location")
+        code = file_code(props["DefinitionS3Location"], stack.path, "DefinitionS3Location", location)
         return code, Origin(code.path)
     raise ConfigError("a GraphQLSchema needs Definition or DefinitionS3Location", schema.origin)
 
@@ -106,7 +132,7 @@ def _api_key(stack: Stack, resource: Resource) -> ApiKey:
     return ApiKey(
         logical_id=resource.logical_id,
         value=api_key_value(stack, resource),
-        expires=_expires(props.get("Expires"), resource.origin),
+        expires=_expires(props.get("Expires"), resource.at_property("Expires")),
         description=str(description) if description is not None else None,
     )
 
@@ -124,9 +150,10 @@ def _build(stack: Stack, resource: Resource, schemas: list[Resource]) -> GraphQL
         stack.problems.warn("merged APIs are served as a plain API", origin)
     found = stack.problems.attempt(partial(_schema, stack, schemas, resource))
     schema, schema_origin = found or (Code("", stack.path), origin)
-    default = _provider(props, origin)
+    default = _provider(props, resource.at_property("AuthenticationType"))
     extra = props.get("AdditionalAuthenticationProviders") or []
-    additional = [_provider(item if isinstance(item, dict) else {}, origin) for item in extra]
+    extra_origin = resource.at_property("AdditionalAuthenticationProviders")
+    additional = [_provider(item if isinstance(item, dict) else {}, at(extra_origin, item)) for item in extra]
     variables = props.get("EnvironmentVariables") or {}
     return GraphQLApi(
         logical_id=resource.logical_id,
@@ -140,8 +167,12 @@ def _build(stack: Stack, resource: Resource, schemas: list[Resource]) -> GraphQL
         additional_auth=additional,
         environment={str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {},
         introspection=props.get("IntrospectionConfig", "ENABLED") != "DISABLED",
-        query_depth_limit=_int(props.get("QueryDepthLimit", 0), "QueryDepthLimit", origin),
-        resolver_count_limit=_int(props.get("ResolverCountLimit", 0), "ResolverCountLimit", origin),
+        query_depth_limit=_int(
+            props.get("QueryDepthLimit", 0), "QueryDepthLimit", resource.at_property("QueryDepthLimit")
+        ),
+        resolver_count_limit=_int(
+            props.get("ResolverCountLimit", 0), "ResolverCountLimit", resource.at_property("ResolverCountLimit")
+        ),
     )
 
 

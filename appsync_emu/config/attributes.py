@@ -48,8 +48,8 @@ def function_arn(stack: Stack, resource: Resource) -> str:
 
 
 def appsync_api_id(stack: Stack, resource: Resource) -> str:
-    """The id of a GraphQLApi resource."""
-    return ids.api_id(stack.path, resource.logical_id)
+    """The id of a GraphQLApi resource (or of an AppSync Events `AWS::AppSync::Api`)."""
+    return ids.api_id(stack.identity, resource.logical_id)
 
 
 def api_of(stack: Stack, resource: Resource) -> str:
@@ -64,7 +64,7 @@ def api_key_value(stack: Stack, resource: Resource) -> str:
     key_id = stack.property(resource, "ApiKeyId")
     if isinstance(key_id, str) and key_id:
         return key_id
-    return ids.api_key_value(stack.path, resource.logical_id)
+    return ids.api_key_value(stack.identity, resource.logical_id)
 
 
 def _host(stack: Stack, _: Resource) -> str:
@@ -99,7 +99,7 @@ def _data_source_arn(stack: Stack, resource: Resource) -> str:
 
 
 def _function_id(stack: Stack, resource: Resource) -> str:
-    return ids.function_id(stack.path, resource.logical_id)
+    return ids.function_id(stack.identity, resource.logical_id)
 
 
 def _function_configuration_arn(stack: Stack, resource: Resource) -> str:
@@ -138,7 +138,7 @@ def _bucket_name(stack: Stack, resource: Resource) -> str:
 
 
 def _user_pool_id(stack: Stack, resource: Resource) -> str:
-    return f"{DEFAULT_REGION}_{ids.stable_token(str(stack.path), resource.logical_id, 'pool', length=9)}"
+    return f"{DEFAULT_REGION}_{ids.stable_token(stack.identity, resource.logical_id, 'pool', length=9)}"
 
 
 def _role_name(stack: Stack, resource: Resource) -> str:
@@ -160,8 +160,21 @@ _TABLE = Kind(
     },
 )
 
+_EVENTS_API = Kind(
+    appsync_api_id,
+    {
+        "ApiId": appsync_api_id,
+        "ApiArn": _api_arn,
+        "Dns.Http": lambda stack, r: f"{appsync_api_id(stack, r)}.appsync-api.{DEFAULT_REGION}.amazonaws.com",
+        "Dns.Realtime": lambda stack, r: (
+            f"{appsync_api_id(stack, r)}.appsync-realtime-api.{DEFAULT_REGION}.amazonaws.com"
+        ),
+    },
+)
+
 KINDS: dict[str, Kind] = {
     "AWS::AppSync::GraphQLApi": _GRAPHQL_API,
+    "AWS::AppSync::Api": _EVENTS_API,
     "AWS::AppSync::ApiKey": Kind(
         _key_arn, {"ApiKey": api_key_value, "ApiKeyId": api_key_value, "Arn": _key_arn}, strict=True
     ),
@@ -220,7 +233,7 @@ KINDS: dict[str, Kind] = {
         _role_name,
         {
             "Arn": lambda stack, r: ids.arn("iam", f"role/{_role_name(stack, r)}", region=""),
-            "RoleId": lambda stack, r: "AROA" + ids.stable_token(str(stack.path), r.logical_id, length=17).upper(),
+            "RoleId": lambda stack, r: "AROA" + ids.stable_token(stack.identity, r.logical_id, length=17).upper(),
         },
     ),
     "AWS::IAM::ManagedPolicy": Kind(
@@ -236,9 +249,9 @@ KINDS: dict[str, Kind] = {
         },
     ),
     "AWS::Cognito::UserPoolClient": Kind(
-        lambda stack, r: ids.stable_token(str(stack.path), r.logical_id, "client"),
+        lambda stack, r: ids.stable_token(stack.identity, r.logical_id, "client"),
         {
-            "ClientId": lambda stack, r: ids.stable_token(str(stack.path), r.logical_id, "client"),
+            "ClientId": lambda stack, r: ids.stable_token(stack.identity, r.logical_id, "client"),
             "Name": lambda stack, r: physical_name(stack, r, "ClientName"),
         },
     ),

@@ -52,6 +52,10 @@ def line_of(value: Any) -> int | None:
     return None
 
 
+#: The resource types that define a GraphQL API.
+API_TYPES = ("AWS::AppSync::GraphQLApi", "AWS::Serverless::GraphQLApi")
+
+
 @dataclass
 class Template:
     """A parsed template: its file, its body, and the line of each resource."""
@@ -63,6 +67,19 @@ class Template:
     def origin(self, logical_id: str) -> Origin:
         """Where a resource is declared."""
         return Origin(self.path, logical_id, self.resource_lines.get(logical_id))
+
+    @property
+    def identity(self) -> str:
+        """What makes this template itself, wherever it lies: its file name and its APIs' ids and names.
+
+        Stable ids and API keys derive from it, so moving or cloning a project keeps them.
+        """
+        apis = [
+            (str(logical_id), json.dumps((body.get("Properties") or {}).get("Name"), sort_keys=True, default=str))
+            for logical_id, body in self.body["Resources"].items()
+            if isinstance(body, dict) and body.get("Type") in API_TYPES
+        ]
+        return json.dumps([self.path.name, sorted(apis)])
 
 
 class _TemplateLoader(_SafeLoader):

@@ -51,9 +51,10 @@ def resource_code(stack: Stack, resource: Resource, inline_key: str, location_ke
     properties = stack.properties(resource)
     inline, location = properties.get(inline_key), properties.get(location_key)
     if inline is not None and location is not None:
-        raise ConfigError(f"give {inline_key} or {location_key}, not both", resource.origin)
+        raise ConfigError(f"give {inline_key} or {location_key}, not both", resource.at_property(location_key))
     if inline is not None:
-        return inline_code(inline, resource.properties.get(inline_key), stack.path, inline_key, resource.origin)
+        raw = resource.properties.get(inline_key)
+        return inline_code(inline, raw, stack.path, inline_key, resource.at_property(inline_key))
     if location is not None:
-        return file_code(location, stack.path, location_key, resource.origin)
+        return file_code(location, stack.path, location_key, resource.at_property(location_key))
     return None

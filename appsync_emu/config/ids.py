@@ -1,9 +1,13 @@
-"""Stable identifiers and ARNs: the same template gives the same API id, key and ARNs on every start."""
+"""Stable identifiers and ARNs: the same template gives the same API id, key and ARNs on every start.
+
+Identifiers derive from the template's *identity* (`cfn.Template.identity`: its file name and its
+APIs' logical ids and names), never from where the project lies, so a moved or freshly cloned
+project keeps its API key.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from .model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 
@@ -20,23 +24,19 @@ def stable_token(*parts: str, length: int = 26) -> str:
     return "".join(chars)
 
 
-def _key(template: Path) -> str:
-    return str(template.resolve())
+def api_id(identity: str, logical_id: str) -> str:
+    """The AppSync API id of a GraphQLApi resource of the template with this identity."""
+    return stable_token(identity, logical_id, "api")
 
 
-def api_id(template: Path, logical_id: str) -> str:
-    """The AppSync API id of a GraphQLApi resource."""
-    return stable_token(_key(template), logical_id, "api")
-
-
-def api_key_value(template: Path, logical_id: str) -> str:
+def api_key_value(identity: str, logical_id: str) -> str:
     """A `da2-…` API key value for an ApiKey resource."""
-    return "da2-" + stable_token(_key(template), logical_id, "apikey")
+    return "da2-" + stable_token(identity, logical_id, "apikey")
 
 
-def function_id(template: Path, logical_id: str) -> str:
+def function_id(identity: str, logical_id: str) -> str:
     """The FunctionId of an AppSync FunctionConfiguration resource."""
-    return stable_token(_key(template), logical_id, "function")
+    return stable_token(identity, logical_id, "function")
 
 
 def appsync_arn(api: str, suffix: str = "") -> str:

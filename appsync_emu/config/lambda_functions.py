@@ -18,22 +18,15 @@ from typing import Any
 from .. import limits
 from .attributes import function_name
 from .code import local_path
-from .intrinsics import scalar_text
-from .model import AsyncInvokeConfig, ConfigError, LambdaFunction, Origin
+from .intrinsics import at, scalar_text
+from .model import AsyncInvokeConfig, ConfigError, LambdaFunction, Origin, find_function, function_ref_name
 from .resource import Resource
 from .stack import Stack
 
 CACHE_DIR = ".appsync-emu"
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
-
-
-def find_function(functions: dict[str, LambdaFunction], ref: str) -> LambdaFunction | None:
-    """A function by logical id, name, or ARN (with or without a qualifier)."""
-    if ref in functions:
-        return functions[ref]
-    parts = ref.split(":")
-    name = parts[6] if ref.startswith("arn:") and len(parts) > 6 else ref
-    return next((f for f in functions.values() if f.function_name == name), None)
+#: The model's `runtime` of a function packaged as a container image (it has no Runtime property).
+CONTAINER_IMAGE = "container image"
 
 
 def cache_root(template: Path) -> Path:
@@ -89,28 +82,18 @@ def _code_dir(stack: Stack, resource: Resource, props: dict[str, Any], handler: 
         location, what = props.get("CodeUri"), "CodeUri"
         if location is None:
             raise ConfigError("Either 'InlineCode' or 'CodeUri' must be set.", resource.origin)
+        origin = resource.at_property("CodeUri")
     else:
         code = props.get("Code")
         if isinstance(code, dict) and "ZipFile" in code:
             return _inline_dir(stack, resource, code["ZipFile"], handler)
-        if isinstance(code, dict) and "ImageUri" in code:
-            raise ConfigError("container image functions are not supported", resource.origin)
-        location, what = code, "Code"
-    path = local_path(location, stack.path, what, resource.origin)
+        location, what, origin = code, "Code", resource.at_property("Code")
+    path = local_path(location, stack.path, what, origin)
     if path.is_file() and zipfile.is_zipfile(path):
         return _unzipped(stack, resource, path)
     if not path.is_dir():
-        raise ConfigError(f"{what} {location!r}: no such folder ({path})", resource.origin)
+        raise ConfigError(f"{what} {location!r}: no such folder ({path})", origin)
     return path
-
-
-def _check_handler(code_dir: Path, handler: str, origin: Origin) -> None:
-    module, _, function = handler.rpartition(".")
-    if not module or not function:
-        raise ConfigError(f"Handler {handler!r} must be <module>.<function>", origin)
-    relative = Path(*module.replace("/", ".").split("."))
-    if not (code_dir / relative.with_suffix(".py")).is_file() and not (code_dir / relative / "__init__.py").is_file():
-        raise ConfigError(f"Handler {handler!r}: no module {relative}.py in {code_dir}", origin)
 
 
 def _number(value: Any, what: str, origin: Origin, low: float, high: float) -> float:
@@ -137,27 +120,31 @@ def _environment(props: dict[str, Any], origin: Origin) -> dict[str, str]:
     return result
 
 
-def _build(stack: Stack, resource: Resource) -> LambdaFunction | None:
+def _build(stack: Stack, resource: Resource) -> LambdaFunction:
     props, origin = stack.properties(resource), resource.origin
-    if props.get("PackageType") == "Image":
-        stack.problems.warn("container image functions are not supported; skipped", origin)
-        return None
+    code = props.get("Code")
+    image = props.get("PackageType") == "Image" or (isinstance(code, dict) and "ImageUri" in code)
     runtime, handler = props.get("Runtime"), props.get("Handler")
-    if not isinstance(runtime, str) or not isinstance(handler, str):
+    if image:
+        runtime, handler, code_dir = CONTAINER_IMAGE, "", stack.path.parent
+    elif not isinstance(runtime, str) or not isinstance(handler, str):
         raise ConfigError("a function needs a Runtime and a Handler", origin)
-    code_dir = _code_dir(stack, resource, props, handler)
-    if runtime.startswith("python"):
-        _check_handler(code_dir, handler, origin)
     else:
-        stack.problems.warn(f"runtime {runtime} is not Python: the function cannot run in-process", origin)
+        code_dir = _code_dir(stack, resource, props, handler)
     if props.get("Layers"):
-        stack.problems.warn("Layers are not loaded: install their packages in the emulator's environment", origin)
+        stack.problems.warn(
+            "Layers are not loaded: install their packages in the emulator's environment",
+            resource.at_property("Layers"),
+        )
     dead_letter = props.get("DeadLetterQueue") or props.get("DeadLetterConfig") or {}
-    timeout = _number(props.get("Timeout", limits.LAMBDA_DEFAULT_TIMEOUT_S), "Timeout", origin, 1, 900)
-    memory = _number(props.get("MemorySize", limits.LAMBDA_DEFAULT_MEMORY_MB), "MemorySize", origin, 128, 10240)
-    reserved = props.get("ReservedConcurrentExecutions")
-    if reserved is not None:
-        reserved = int(_number(reserved, "ReservedConcurrentExecutions", origin, 0, 1e9))
+
+    def number(name: str, default: float | None, low: float, high: float) -> float | None:
+        value = props.get(name, default)
+        return None if value is None else _number(value, name, resource.at_property(name), low, high)
+
+    timeout = number("Timeout", limits.LAMBDA_DEFAULT_TIMEOUT_S, 1, 900) or limits.LAMBDA_DEFAULT_TIMEOUT_S
+    memory = number("MemorySize", limits.LAMBDA_DEFAULT_MEMORY_MB, 128, 10240) or limits.LAMBDA_DEFAULT_MEMORY_MB
+    reserved = number("ReservedConcurrentExecutions", None, 0, 1e9)
     return LambdaFunction(
         logical_id=resource.logical_id,
         function_name=function_name(stack, resource),
@@ -168,7 +155,7 @@ def _build(stack: Stack, resource: Resource) -> LambdaFunction | None:
         environment=_environment(props, origin),
         timeout_s=timeout,
         memory_mb=int(memory),
-        reserved_concurrency=reserved,
+        reserved_concurrency=None if reserved is None else int(reserved),
         dead_letter_target=dead_letter.get("TargetArn") if isinstance(dead_letter, dict) else None,
     )
 
@@ -182,28 +169,59 @@ def _destination(props: dict[str, Any], event: str) -> str | None:
 
 def _apply_event_invoke_config(stack: Stack, resource: Resource, functions: dict[str, LambdaFunction]) -> None:
     props, origin = stack.properties(resource), resource.origin
-    target = str(props.get("FunctionName", ""))
-    function = find_function(functions, target)
+    function = find_function(functions, str(props.get("FunctionName", "")))
     if function is None:
-        stack.problems.warn(f"EventInvokeConfig for {target!r}, a function outside the template: ignored", origin)
-        return
+        return  # a function the API does not use, or one outside the template: nothing runs it here
     retries = props.get("MaximumRetryAttempts", limits.LAMBDA_DEFAULT_MAX_RETRY_ATTEMPTS)
     age = props.get("MaximumEventAgeInSeconds", limits.LAMBDA_DEFAULT_MAX_EVENT_AGE_S)
     function.async_config = AsyncInvokeConfig(
-        maximum_retry_attempts=int(_number(retries, "MaximumRetryAttempts", origin, 0, 2)),
-        maximum_event_age_s=int(_number(age, "MaximumEventAgeInSeconds", origin, 60, 21600)),
+        maximum_retry_attempts=int(_number(retries, "MaximumRetryAttempts", at(origin, retries), 0, 2)),
+        maximum_event_age_s=int(_number(age, "MaximumEventAgeInSeconds", at(origin, age), 60, 21600)),
         on_success=_destination(props, "OnSuccess"),
         on_failure=_destination(props, "OnFailure"),
     )
 
 
-def build_functions(stack: Stack) -> dict[str, LambdaFunction]:
-    """Every created Lambda function of the template by logical id, with its EventInvokeConfig applied."""
-    functions: dict[str, LambdaFunction] = {}
-    for resource in stack.active(*FUNCTION_TYPES):
-        function = stack.problems.attempt(partial(_build, stack, resource))
-        if function is not None:
-            functions[resource.logical_id] = function
-    for resource in stack.active("AWS::Lambda::EventInvokeConfig"):
-        stack.problems.attempt(partial(_apply_event_invoke_config, stack, resource, functions))
-    return functions
+class FunctionTable:
+    """The template's Lambda function resources, built into the model only when something uses them.
+
+    A function no data source, authorizer or destination names is never built: its code may
+    live in S3 (CDK's log-retention helper, custom resources) and nothing here would run it.
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.resources = {r.logical_id: r for r in stack.active(*FUNCTION_TYPES)}
+        self.names = {function_name(stack, r): r.logical_id for r in self.resources.values()}
+        self.built: dict[str, LambdaFunction] = {}
+        self._tried: set[str] = set()
+
+    def logical_id(self, ref: str) -> str | None:
+        """The logical id of the function resource a reference names (id, name, or ARN), if any."""
+        if ref in self.resources:
+            return ref
+        name = function_ref_name(ref)
+        return self.names.get(name) if name is not None else None
+
+    def use(self, ref: str) -> LambdaFunction | None:
+        """Build the function `ref` names (once), and the destinations it invokes; None if it cannot be built."""
+        logical_id = self.logical_id(ref)
+        if logical_id is None:
+            return None
+        if logical_id not in self._tried:
+            self._tried.add(logical_id)
+            function = self.stack.problems.attempt(partial(_build, self.stack, self.resources[logical_id]))
+            if function is not None:
+                self.built[logical_id] = function
+                for config in self.stack.active("AWS::Lambda::EventInvokeConfig"):
+                    target = self.stack.property(config, "FunctionName")
+                    if isinstance(target, str) and self.logical_id(target) == logical_id:
+                        self.stack.problems.attempt(partial(_apply_event_invoke_config, self.stack, config, self.built))
+                for destination in (function.async_config.on_success, function.async_config.on_failure):
+                    if destination and function_ref_name(destination) is not None:
+                        self.use(destination)
+        return self.built.get(logical_id)
+
+    def unused(self) -> list[str]:
+        """Logical ids of the function resources nothing uses."""
+        return [logical_id for logical_id in self.resources if logical_id not in self._tried]

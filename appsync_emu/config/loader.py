@@ -14,8 +14,8 @@ from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
 from .cfn import Template, line_of, read_template
 from .expand import template_resources
-from .lambda_functions import FUNCTION_TYPES, build_functions
-from .model import ConfigError, ConfigErrors, LocalEndpoints, Origin, Project
+from .lambda_functions import FUNCTION_TYPES, FunctionTable
+from .model import AuthMode, ConfigError, ConfigErrors, LocalEndpoints, Origin, Project, Skipped
 from .parameters import default_stack_name, parameter_values, pseudo_parameters
 from .problems import Problems
 from .stack import Stack
@@ -49,18 +49,45 @@ def find_template(path: Path) -> Path:
     raise ConfigErrors([ConfigError("no such file or folder", Origin(path))])
 
 
-def _check_unused(stack: Stack) -> None:
+def _check_unused(stack: Stack, unused_functions: list[str]) -> None:
     """Resolve what the model does not use, so broken references anywhere are still reported."""
     with stack.problems.errors_only():
         for resource in stack.resources.values():
             for dependency in resource.depends_on:
                 if dependency not in stack.resources:
                     stack.problems.error(f"DependsOn {dependency!r}, which is not a resource", resource.origin)
-            if not stack.enabled(resource) or resource.type in MODELLED_TYPES:
+            unused = resource.logical_id in unused_functions
+            if not stack.enabled(resource) or (resource.type in MODELLED_TYPES and not unused):
                 continue
             stack.properties(resource)
-            if not resource.generated:
+            if unused:
+                log.info("%s: no data source uses this function; not loaded", resource.origin)
+            elif not resource.generated:
                 log.info("%s: %s is not emulated; skipped", resource.origin, resource.type)
+
+
+#: Resource types of AppSync features the emulator leaves out, listed as not emulated.
+_SKIPPED_TYPES = {
+    "AWS::AppSync::ApiCache": "caching",
+    "AWS::AppSync::Api": "AppSync Events API",
+    "AWS::AppSync::DomainName": "custom domain name",
+    "AWS::AppSync::SourceApiAssociation": "merged API association",
+}
+#: Properties of resolvers and functions that turn on features the emulator leaves out.
+_SKIPPED_PROPERTIES = {"CachingConfig": "caching", "SyncConfig": "conflict detection (SyncConfig)"}
+
+
+def _skipped(stack: Stack) -> list[Skipped]:
+    """The AppSync features the template uses that the emulator does not run."""
+    found = [
+        Skipped(_SKIPPED_TYPES[r.type], f"{r.type} {r.logical_id}", r.origin) for r in stack.active(*_SKIPPED_TYPES)
+    ]
+    for resource in stack.active("AWS::AppSync::Resolver", "AWS::AppSync::FunctionConfiguration"):
+        props = stack.properties(resource)
+        for name, feature in _SKIPPED_PROPERTIES.items():
+            if props.get(name):
+                found.append(Skipped(feature, f"{resource.logical_id}.{name}", resource.at_property(name)))
+    return found
 
 
 def _outputs(stack: Stack, template: Template) -> dict[str, Any]:
@@ -108,11 +135,11 @@ def load_project(
         stack_name=name,
         endpoints=endpoints,
         parameters=parameters,
-        pseudo=pseudo_parameters(template_path, name),
+        pseudo=pseudo_parameters(template.identity, name),
         problems=problems,
         api_key_override=api_key_override,
     )
-    functions = build_functions(stack)
+    functions = FunctionTable(stack)
     index = ApiIndex(stack)
     if not index.resources:
         problems.error(
@@ -120,17 +147,23 @@ def load_project(
             Origin(template_path),
         )
     apis = build_apis(stack, index, api_key_override)
+    for api in apis.values():
+        for provider in (api.default_auth, *api.additional_auth):
+            uri = provider.settings.get("AuthorizerUri") if provider.mode is AuthMode.AWS_LAMBDA else None
+            if isinstance(uri, str):
+                functions.use(uri)  # a Lambda authorizer is a function the API uses
     attach_resolvers(stack, index, apis, functions)
     outputs = _outputs(stack, template)
-    _check_unused(stack)
+    _check_unused(stack, functions.unused())
     project = Project(
         template_path=template_path,
         apis=list(apis.values()),
-        functions=functions,
+        functions=functions.built,
         parameters=parameters,
         stack_name=name,
         outputs=outputs,
         warnings=problems.warnings,
+        skipped=_skipped(stack),
     )
     if problems.errors:
         raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)

@@ -6,6 +6,7 @@ and the invoker only ever read this model. Nothing here knows about HTTP or YAML
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -184,6 +185,15 @@ class GraphQLApi:
         return [self.default_auth.mode, *(p.mode for p in self.additional_auth)]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An AppSync feature the template turns on and the emulator leaves out (caching, an Events API…)."""
+
+    feature: str
+    subject: str
+    origin: Origin
+
+
 @dataclass
 class Project:
     """Everything loaded from one template: the API(s) and the Lambda functions."""
@@ -197,24 +207,12 @@ class Project:
     stack_name: str = "appsync-emu"  # AWS::StackName, also the prefix of generated physical names
     outputs: dict[str, Any] = field(default_factory=dict)  # the template's Outputs, resolved
     warnings: list[str] = field(default_factory=list)  # what loaded with a placeholder or was ignored
+    skipped: list[Skipped] = field(default_factory=list)  # features of the template the emulator leaves out
 
     @property
     def api(self) -> GraphQLApi:
         """The API the emulator serves: the first one in the template."""
         return self.apis[0]
-
-    def function_by_name_or_arn(self, ref: str) -> LambdaFunction | None:
-        """Find a function by logical id, function name or ARN (with or without a qualifier)."""
-        if ref in self.functions:
-            return self.functions[ref]
-        name = ref
-        if ref.startswith("arn:"):
-            parts = ref.split(":")
-            name = parts[6] if len(parts) > 6 else ref
-        for fn in self.functions.values():
-            if fn.function_name == name:
-                return fn
-        return None
 
 
 @dataclass(frozen=True)
@@ -246,6 +244,27 @@ class LocalEndpoints:
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+def function_ref_name(ref: str) -> str | None:
+    """The function name a reference names: itself, `name:qualifier`, or a (qualified) Lambda ARN.
+
+    None for an ARN of something that is not a Lambda function.
+    """
+    if ref.startswith("arn:"):
+        parts = ref.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            return None
+        return parts[6]
+    return ref.split(":", 1)[0]
+
+
+def find_function(functions: Mapping[str, LambdaFunction], ref: str) -> LambdaFunction | None:
+    """The one lookup of a function: by logical id, function name, `name:qualifier` or (qualified) ARN."""
+    if ref in functions:
+        return functions[ref]
+    name = function_ref_name(ref)
+    return next((fn for fn in functions.values() if fn.function_name == name), None)
 
 
 class ConfigError(Exception):

@@ -22,9 +22,9 @@ def default_stack_name(template: Path) -> str:
     return name or DEFAULT_STACK_NAME
 
 
-def pseudo_parameters(template: Path, stack_name: str) -> dict[str, Any]:
+def pseudo_parameters(identity: str, stack_name: str) -> dict[str, Any]:
     """The pseudo parameters as the emulator answers them (fixed account and region)."""
-    stack_uuid = stable_token(str(template.resolve()), stack_name, "stack", length=32)
+    stack_uuid = stable_token(identity, stack_name, "stack", length=32)
     stack_id = "-".join((stack_uuid[:8], stack_uuid[8:12], stack_uuid[12:16], stack_uuid[16:20], stack_uuid[20:32]))
     return {
         "AWS::Region": DEFAULT_REGION,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 from .model import ConfigError, Origin
-
-log = logging.getLogger("appsync_emu.config")
 
 T = TypeVar("T")
 
@@ -35,12 +32,11 @@ class Problems:
             self.errors.append(error)
 
     def warn(self, message: str, origin: Origin | None = None) -> None:
-        """Record and log one warning, once."""
+        """Record one warning, once (whoever loaded the template prints or logs them)."""
         text = f"{origin}: {message}" if origin else message
         if not self._quiet and text not in self._warned:
             self._warned.add(text)
             self.warnings.append(text)
-            log.warning("%s", text)
 
     def attempt(self, build: Callable[[], T]) -> T | None:
         """Run `build`; a ConfigError it raises is recorded and gives None, so loading goes on."""

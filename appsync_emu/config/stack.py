@@ -41,6 +41,7 @@ class Stack:
     ) -> None:
         self.template: Template = template
         self.path: Path = template.path
+        self.identity: str = template.identity
         self.resources: dict[str, Resource] = resources
         self.stack_name: str = stack_name
         self.endpoints: LocalEndpoints = endpoints

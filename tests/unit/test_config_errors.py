@@ -9,6 +9,7 @@ import pytest
 
 from appsync_emu.config.loader import load_project
 from appsync_emu.config.model import ConfigError, ConfigErrors, LocalEndpoints
+from appsync_emu.validate import check
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "templates"
 ENDPOINTS = LocalEndpoints("127.0.0.1", 4300)
@@ -36,12 +37,12 @@ def test_every_problem_of_the_broken_template_is_reported(broken: Path) -> None:
     }
     expected = {
         ("Parameters.Secret", line_containing(broken, "Secret:")),
-        ("Schema", line_containing(broken, "  Schema:")),
+        ("Schema", line_containing(broken, "DefinitionS3Location:")),
         ("Source", line_containing(broken, "  Source:")),
-        ("MissingCodeResolver", line_containing(broken, "MissingCodeResolver:")),
-        ("UnknownSourceResolver", line_containing(broken, "UnknownSourceResolver:")),
+        ("MissingCodeResolver", line_containing(broken, "CodeS3Location:")),
+        ("UnknownSourceResolver", line_containing(broken, "DataSourceName: nowhere")),
         ("BadPipelineResolver", line_containing(broken, "GhostFunction.FunctionId")),
-        ("Worker", line_containing(broken, "  Worker:")),
+        ("Worker", line_containing(broken, "CodeUri: no-such-folder/")),
         ("Worker", line_containing(broken, "!Ref MissingFunction")),
         ("Worker", line_containing(broken, "!GetAtt Api.Url")),
     }
@@ -131,10 +132,13 @@ def test_sam_unit_resolver_unknown_function_and_data_source_are_reported(tmp_pat
     assert errors["Either"].origin is not None and errors["Either"].origin.resource == "Api.Functions.f"
 
 
+SAM_API_USING_FN = SAM_API + "      DataSources: {Lambda: {fn: {FunctionArn: !GetAtt Fn.Arn}}}\n"
+
+
 def test_inline_function_code_needs_an_index_handler(tmp_path: Path) -> None:
     text = (
         SAM_HEAD
-        + SAM_API
+        + SAM_API_USING_FN
         + """\
   Fn:
     Type: AWS::Serverless::Function
@@ -148,11 +152,11 @@ def test_inline_function_code_needs_an_index_handler(tmp_path: Path) -> None:
     assert "Handler must be index.<function>" in error.message
 
 
-def test_missing_handler_module_is_an_error(tmp_path: Path) -> None:
+def test_missing_handler_module_is_a_validate_error_that_does_not_stop_loading(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     text = (
         SAM_HEAD
-        + SAM_API
+        + SAM_API_USING_FN
         + """\
   Fn:
     Type: AWS::Serverless::Function
@@ -162,8 +166,29 @@ def test_missing_handler_module_is_an_error(tmp_path: Path) -> None:
       CodeUri: src
 """
     )
-    (error,) = errors_loading(write(tmp_path, text))
-    assert "no module handlers/main.py" in error.message
+    path = write(tmp_path, text)
+    assert load_project(path, ENDPOINTS).functions["Fn"].handler == "handlers.main.handler"
+    (problem,) = check(path).code_problems
+    assert "no module handlers/main.py" in problem and "template.yaml" in problem
+
+
+def test_a_function_no_data_source_uses_is_not_loaded_even_with_code_in_s3(tmp_path: Path) -> None:
+    text = (
+        SAM_HEAD
+        + SAM_API
+        + """\
+  LogRetention:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: nodejs18.x
+      Handler: index.handler
+      Code: {S3Bucket: cdk-assets, S3Key: abc.zip}
+"""
+    )
+    project = load_project(write(tmp_path, text), ENDPOINTS)
+    assert project.functions == {}
+    report = check(tmp_path)
+    assert (report.problems, report.code_problems, report.gaps) == ([], [], [])
 
 
 def test_s3_locations_cannot_be_read_offline(tmp_path: Path) -> None:

@@ -58,13 +58,18 @@ def test_api_key_expiry_is_rounded_down_to_the_hour_and_kept(tmp_path: Path) -> 
     assert key.description == "key for tests"
 
 
-def test_api_id_and_key_are_stable_for_a_template_and_differ_between_templates(tmp_path: Path) -> None:
+def test_api_id_and_key_are_stable_for_a_template_wherever_it_lies(tmp_path: Path) -> None:
     first = load(tmp_path, "cfn_api").api
     again = load(tmp_path, "cfn_api").api
-    elsewhere = load(tmp_path / "other", "cfn_api").api
-    assert first.api_id == again.api_id
-    assert first.api_keys[0].value == again.api_keys[0].value
-    assert first.api_id != elsewhere.api_id
+    moved = load(tmp_path / "moved" / "elsewhere", "cfn_api").api
+    assert first.api_id == again.api_id == moved.api_id
+    assert first.api_keys[0].value == again.api_keys[0].value == moved.api_keys[0].value
+    renamed = tmp_path / "renamed"
+    shutil.copytree(tmp_path / "cfn_api", renamed)
+    template = renamed / "template.yaml"
+    template.write_text(template.read_text().replace("Name: !Sub chat-${Stage}", "Name: !Sub talk-${Stage}"))
+    other = load_project(renamed, ENDPOINTS).api
+    assert other.api_id != first.api_id and other.api_keys[0].value != first.api_keys[0].value
     assert len(first.api_id) == 26 and first.api_id.isalnum() and first.api_id == first.api_id.lower()
     value = first.api_keys[0].value
     assert value is not None and value.startswith("da2-") and len(value) == 30
@@ -335,7 +340,7 @@ def test_zip_code_uri_is_unpacked_into_the_cache(tmp_path: Path) -> None:
     function = """\
   Fn:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: bundle.zip, Handler: app.handler, Runtime: python3.12}
+    Properties: {CodeUri: bundle.zip, Handler: app.handler, Runtime: python3.12, FunctionName: elsewhere}
 """
     text = "Transform: AWS::Serverless-2016-10-31\nResources:\n" + api_text("Api") + function
     (tmp_path / "template.yaml").write_text(text)
