@@ -1,10 +1,11 @@
-"""Picks the authorization mode of a request from its headers and checks the credential.
+"""Picks the authorization mode of a request from its credential and has that mode's module check it.
 
-The order follows the Amplify simulator's sound model (APPSYNC-SPEC.md §4.1): an
+The order follows the Amplify simulator's sound model (docs/APPSYNC.md §4.1): an
 `x-api-key` means API_KEY and a wrong key is refused rather than falling through; an
-`Authorization` starting `AWS4-HMAC-SHA256` means IAM. Cognito, OIDC and Lambda
-authorizers are modes the model knows; their checks come later, and until then a request
-in those modes is refused with AppSync's 401 rather than let through.
+`Authorization` starting `AWS4-HMAC-SHA256` means AWS_IAM; any other `Authorization` is a
+token for Cognito, OIDC or a Lambda authorizer. A request whose mode the emulator does not
+check (`modes.MODES`) is refused with errorType `NotEmulated`, naming the mode: never let
+through, never a bare 401.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 
 from ..config.model import ApiKey, AuthMode, GraphQLApi
+from ..support import NOT_EMULATED
+from . import api_key, iam
 from .context import AuthContext, AuthError
+from .modes import MODES
 from .sigv4 import NO_AUTH_HEADER
 
-NOT_AUTHORIZED = "You are not authorized to make this call."
+NOT_AUTHORIZED = api_key.NOT_AUTHORIZED
+#: Modes whose credential is a token in the `Authorization` header.
+TOKEN_MODES = (AuthMode.AMAZON_COGNITO_USER_POOLS, AuthMode.OPENID_CONNECT, AuthMode.AWS_LAMBDA)
 
 
 class Authorizer:
@@ -47,49 +53,44 @@ class Authorizer:
         iam_paths: tuple[str, ...] = (),
     ) -> AuthContext:
         """Accept or refuse a request given its lower-cased headers (and body, for IAM)."""
-        api_key = headers.get("x-api-key")
+        value = headers.get("x-api-key")
         authorization = headers.get("authorization", "")
-        if api_key is not None:
-            return self._api_key(api_key, headers)
+        if value is not None:
+            self._require(AuthMode.API_KEY)
+            return api_key.authorize(self.api_keys, value, headers, self.clock())
         if authorization.startswith("AWS4-HMAC-SHA256"):
-            return self._iam(headers, method, path, query, body, source_ip, iam_paths)
+            self._require(AuthMode.AWS_IAM)
+            return iam.authorize(
+                self.iam_credentials,
+                headers,
+                method=method,
+                paths=iam_paths or (path,),
+                query=query,
+                body=body,
+                source_ip=source_ip,
+                now=self.clock(),
+            )
         if authorization:
+            self._not_emulated([m for m in TOKEN_MODES if m in self.modes])
             raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
-        if self.api.default_auth.mode is AuthMode.API_KEY:
+        default = self.api.default_auth.mode
+        self._not_emulated([default] if default not in MODES else [])
+        if default is AuthMode.API_KEY:
             raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
         raise AuthError(401, "UnauthorizedException", NO_AUTH_HEADER)
 
-    def _api_key(self, value: str, headers: Mapping[str, str]) -> AuthContext:
-        if AuthMode.API_KEY not in self.modes:
+    def _require(self, mode: AuthMode) -> None:
+        if mode not in self.modes:
             raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
-        key = self.api_keys.get(value)
-        if key is None or (key.expires is not None and key.expires <= self.clock()):
-            raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
-        return AuthContext(AuthMode.API_KEY, None, dict(headers))
 
-    def _iam(
-        self,
-        headers: Mapping[str, str],
-        method: str,
-        path: str,
-        query: str,
-        body: bytes,
-        source_ip: str | None,
-        iam_paths: tuple[str, ...],
-    ) -> AuthContext:
-        from .sigv4 import SigV4Error, identity_dict, verify_sigv4
-
-        if AuthMode.AWS_IAM not in self.modes:
-            raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
-        last: SigV4Error | None = None
-        for candidate in iam_paths or (path,):
-            try:
-                principal = verify_sigv4(
-                    method, candidate, query, headers, body, self.iam_credentials.get, now=self.clock()
-                )
-            except SigV4Error as err:
-                last = err
-                continue
-            return AuthContext(AuthMode.AWS_IAM, identity_dict(principal, source_ip), dict(headers))
-        assert last is not None
-        raise AuthError(last.status, last.error_type, last.message)
+    @staticmethod
+    def _not_emulated(modes: list[AuthMode]) -> None:
+        """Refuse, naming the modes, when the request would be checked under modes the emulator does not check."""
+        if modes and all(m not in MODES for m in modes):
+            names = " or ".join(m.value for m in modes)
+            raise AuthError(
+                401,
+                NOT_EMULATED,
+                f"This request would be checked with {names} authorization, which the emulator does not emulate "
+                "yet. Use an auth mode it emulates (API_KEY, AWS_IAM) if the API allows one.",
+            )

@@ -2,7 +2,8 @@
 
 A data source never knows which resolver language built the request; it returns the value
 that becomes `ctx.result`, or an error that becomes `ctx.error` (`{message, type}`), which
-the response handler decides to raise or not (APPSYNC-SPEC.md §6.2).
+the response handler decides to raise or not (docs/APPSYNC.md §6.2). A data source that
+cannot run here raises `NotEmulatedError` instead, which no response handler can swallow.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..auth.context import AuthContext
+from ..support import NotEmulatedError
 
 
 class BatchScope:
@@ -46,6 +48,7 @@ class DataSourceCall:
     deadline: float  # event-loop time by which the whole request must finish
     max_batch_size: int = 0  # the resolver's or function's MaxBatchSize
     batch: BatchScope = field(default_factory=BatchScope)  # per-request batch state (BatchInvoke)
+    step: str = ""  # the resolver or pipeline function calling: batches never mix two steps
 
 
 @dataclass
@@ -60,3 +63,13 @@ class DataSource(Protocol):
     """A data source of one AppSync type (NONE, AWS_LAMBDA, ...)."""
 
     async def invoke(self, request: Any, call: DataSourceCall) -> DataSourceResult: ...
+
+
+class NotEmulatedDataSource:
+    """A data source the emulator cannot run: every call raises `NotEmulatedError` naming it."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def invoke(self, request: Any, call: DataSourceCall) -> DataSourceResult:
+        raise NotEmulatedError(self.message)

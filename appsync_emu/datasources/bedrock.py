@@ -1,6 +1,6 @@
 """The AMAZON_BEDROCK_RUNTIME data source: synchronous `Converse` / `InvokeModel` only.
 
-AppSync's rules (APPSYNC-SPEC.md §7.5): no streaming operations, and each call must finish
+AppSync's rules (docs/APPSYNC.md §7.5): no streaming operations, and each call must finish
 within 10 s. The request comes from `@aws-appsync/utils/ai`'s `converse()` / `invokeModel()`.
 A call over the limit, or a Bedrock error, becomes `ctx.error` with the Bedrock error code
 as its type (our choice where AppSync's exact errorType is unknown).
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import limits
 from ..llm.base import BedrockError, LLMBackend
 from .base import DataSourceCall, DataSourceResult
+
+if TYPE_CHECKING:
+    from ..config.model import DataSource as DataSourceModel
+    from ..services import Services
 
 _CONVERSE_KEYS = (
     "messages",
@@ -69,3 +73,8 @@ class BedrockDataSource:
                 "type": "BadRequest",
             },
         )
+
+
+def create(source: DataSourceModel, services: Services) -> BedrockDataSource:
+    """The data source, calling the emulator's LLM backend (fake or real Bedrock)."""
+    return BedrockDataSource(services.llm)

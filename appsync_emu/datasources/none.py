@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import DataSourceCall, DataSourceResult
+
+if TYPE_CHECKING:
+    from ..config.model import DataSource as DataSourceModel
+    from ..services import Services
 
 
 class NoneDataSource:
@@ -13,3 +17,8 @@ class NoneDataSource:
     async def invoke(self, request: Any, call: DataSourceCall) -> DataSourceResult:
         payload = request.get("payload") if isinstance(request, dict) else None
         return DataSourceResult(payload)
+
+
+def create(source: DataSourceModel, services: Services) -> NoneDataSource:
+    """A NONE data source (it needs nothing)."""
+    return NoneDataSource()

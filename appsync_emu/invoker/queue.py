@@ -1,7 +1,7 @@
 """Lambda's asynchronous (`Event`) invocations: an internal queue per function, retries, destinations.
 
 `AsyncInvoker.submit` accepts an event at once (as Lambda's `Invoke` answers 202) and the
-function runs later on the `LambdaService`. The rules are Lambda's (APPSYNC-SPEC.md §8):
+function runs later on the `LambdaService`. The rules are Lambda's (docs/APPSYNC.md §8):
 
 - function errors, timeouts and crashes are retried `MaximumRetryAttempts` times (default 2)
   after `retry_delays_s` (Lambda: about 1 then 2 minutes; shorten them with the setting);
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import limits
-from ..config.model import LambdaFunction
+from ..config.model import LambdaFunction, find_function
 from ..lambdas.errors import (
     LambdaServiceError,
     RequestEntityTooLargeException,
@@ -38,7 +38,7 @@ from ..lambdas.errors import (
     TooManyRequestsException,
 )
 from ..lambdas.results import InvokeResult
-from ..lambdas.service import LambdaService, encode_payload, find_function
+from ..lambdas.service import LambdaService, encode_payload
 from .destinations import DESTINATION_SERVICES, arn_service, detail_type
 from .records import (
     KEEP_PAYLOAD_BYTES,
@@ -242,11 +242,12 @@ class AsyncInvoker:
                 }
                 self._finish(inv, State.FAILED, Condition.EVENT_AGE_EXCEEDED, error=error)
                 continue
-            if fn.reserved_concurrency == 0:
+            limit = self._service.concurrency(fn.logical_id).limit
+            if limit == 0:
                 lane.ready.popleft()
                 self._finish(inv, State.FAILED, Condition.RETRIES_EXHAUSTED, error=_throttle_error())
                 continue
-            if lane.timer is not None or lane.running >= self._service.concurrency_limit(fn.logical_id):
+            if lane.timer is not None or lane.running >= limit:
                 return
             if not self._service.has_capacity(fn.logical_id):
                 self._throttle(lane, inv)
@@ -358,6 +359,9 @@ class AsyncInvoker:
         inv.condition = condition
         inv.updated_at = now
         inv.next_attempt_at = None
+        result = inv.last_result
+        if error is None and state is State.FAILED and result is not None and result.function_error:
+            error = {"errorType": result.error_type, "errorMessage": result.error_message}
         if error is not None:
             inv.error = error
         inv.record = destination_record(inv, condition, now)

@@ -17,11 +17,10 @@ import math
 import os
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from ..config.model import LambdaFunction
@@ -38,9 +37,6 @@ LOG_TAIL_LINES = 50
 OUTPUT_LINE_LIMIT = 1024 * 1024
 #: How long to wait for the rest of an invocation's output after its result arrived.
 LOG_FLUSH_WAIT_S = 1.0
-
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_BOOTSTRAP = "import sys;sys.path.append(sys.argv.pop(1));from appsync_emu.lambdas.worker import main;main()"
 
 
 class InitFailure(Exception):
@@ -151,18 +147,14 @@ class Worker:
 
     @classmethod
     async def start(
-        cls, function: LambdaFunction, env: dict[str, str], log: FunctionLog, init_timeout_s: float
+        cls, function: LambdaFunction, command: list[str], env: dict[str, str], log: FunctionLog, init_timeout_s: float
     ) -> Worker:
-        """Spawn a worker and wait for its init phase; raises `InitFailure`."""
+        """Spawn a worker (`command`, then the protocol socket's fd) and wait for its init; raises `InitFailure`."""
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-u",
-                "-c",
-                _BOOTSTRAP,
-                _PACKAGE_ROOT,
+                *command,
                 str(child.fileno()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -350,27 +342,46 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
             proc.kill()
 
 
-class WorkerPool:
-    """The execution environments of one function and the invocations waiting for one.
+@dataclass(frozen=True)
+class Concurrency:
+    """How many invocations of one function run at once: decided here, for the pool, the service and the queue.
 
-    `reserved` (the function's reserved concurrency) makes excess invocations fail with
-    `TooManyRequestsException` as on Lambda; without it, invocations over the emulator's cap wait.
+    `limit` is the function's reserved concurrency, else the emulator's per-function cap (never
+    above the cap: a laptop is not Lambda's fleet). With reserved concurrency an invocation over
+    the limit fails with `TooManyRequestsException`, as on Lambda (`throttles`); without, it
+    waits for a worker. A limit of 0 (reserved concurrency 0) throttles everything.
     """
+
+    limit: int
+    throttles: bool
+
+    @classmethod
+    def of(cls, function: LambdaFunction, cap: int) -> Concurrency:
+        reserved = function.reserved_concurrency
+        if reserved is None:
+            return cls(cap, throttles=False)
+        return cls(min(max(reserved, 0), cap), throttles=True)
+
+
+class WorkerPool:
+    """The execution environments of one function and the invocations waiting for one."""
 
     def __init__(
         self,
         function: LambdaFunction,
         *,
+        command: list[str],
         env_factory: Callable[[], dict[str, str]],
-        max_workers: int,
+        concurrency: Concurrency,
         spawn_parallelism: int,
         init_timeout_s: float,
         log: FunctionLog,
     ) -> None:
         self.function = function
-        self.reserved = function.reserved_concurrency
-        self.max_workers = max(1, max_workers)
+        self.concurrency = concurrency
+        self.max_workers = max(1, concurrency.limit)
         self.in_use = 0
+        self._command = command
         self._env_factory = env_factory
         self._spawn_parallelism = max(1, spawn_parallelism)
         self._init_timeout_s = init_timeout_s
@@ -383,15 +394,8 @@ class WorkerPool:
         self._reaping: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    @property
-    def concurrency_limit(self) -> int:
-        """Invocations that can run at once."""
-        if self.reserved is None:
-            return self.max_workers
-        return min(max(self.reserved, 0), self.max_workers)
-
     def has_capacity(self) -> bool:
-        return not self._closed and self.in_use < self.concurrency_limit
+        return not self._closed and self.in_use < self.concurrency.limit
 
     def pids(self) -> list[int]:
         return sorted(w.pid for w in self._workers)
@@ -400,7 +404,7 @@ class WorkerPool:
         """Run one invocation on a warm or new worker."""
         if self._closed:
             raise ServiceClosedError("the Lambda service is shutting down")
-        if self.reserved is not None and self.in_use >= self.reserved:
+        if self.concurrency.throttles and self.in_use >= self.concurrency.limit:
             raise TooManyRequestsException()
         self.in_use += 1
         try:
@@ -463,7 +467,9 @@ class WorkerPool:
 
     async def _spawn(self, *, for_waiter: bool) -> None:
         try:
-            worker = await Worker.start(self.function, self._env_factory(), self._log, self._init_timeout_s)
+            worker = await Worker.start(
+                self.function, self._command, self._env_factory(), self._log, self._init_timeout_s
+            )
         except InitFailure as failure:
             self._starting -= 1
             self._fail_one(failure, for_waiter)

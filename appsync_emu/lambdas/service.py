@@ -12,13 +12,12 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from .. import limits
-from ..config.model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, LambdaFunction
+from ..config.model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, LambdaFunction, find_function
 from .environment import function_environment, log_stream_name, reserved_keys_set
 from .errors import (
     InvalidRequestContentException,
@@ -27,30 +26,13 @@ from .errors import (
     ResourceNotFoundException,
     ServiceClosedError,
 )
-from .pool import INIT_TIMEOUT_S, FunctionLog, WorkerPool
+from .pool import INIT_TIMEOUT_S, Concurrency, FunctionLog, WorkerPool
 from .results import InvokeResult
+from .runtimes import runtime_for
 
 #: Idle workers are stopped after this long (Lambda recycles idle environments after minutes too).
 DEFAULT_IDLE_TIMEOUT_S = 600.0
 _ARN_PREFIX = f"arn:aws:lambda:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:function:"
-
-
-def find_function(functions: Mapping[str, LambdaFunction], ref: str) -> LambdaFunction | None:
-    """A function by logical id, function name, `name:qualifier` or (qualified) ARN."""
-    if ref in functions:
-        return functions[ref]
-    name = ref
-    if ref.startswith("arn:"):
-        parts = ref.split(":")
-        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
-            return None
-        name = parts[6]
-    elif ":" in ref:
-        name = ref.split(":", 1)[0]
-    for fn in functions.values():
-        if fn.function_name == name:
-            return fn
-    return None
 
 
 def encode_payload(payload: Any) -> bytes:
@@ -61,13 +43,8 @@ def encode_payload(payload: Any) -> bytes:
         raise InvalidRequestContentException(f"Could not parse request body into json: {e}") from None
 
 
-def _runtime_mismatch(fn: LambdaFunction) -> str | None:
-    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return None if fn.runtime == running else running
-
-
 class LambdaService:
-    """Runs users' Python functions in worker processes, one pool of warm workers per function.
+    """Runs users' functions in worker processes, one pool of warm workers per function.
 
     `injected_env` is what the emulator adds to every function's environment (endpoints, API URL,
     credentials, region); see `environment` for the precedence. `max_concurrency` caps the workers
@@ -115,7 +92,7 @@ class LambdaService:
 
         Raises `ResourceNotFoundException`, `RequestEntityTooLargeException` (over 6 MB),
         `InvalidRequestContentException`, `TooManyRequestsException` (reserved concurrency in
-        use), `InvalidRuntimeException` (not Python) or `ServiceClosedError`.
+        use), `InvalidRuntimeException` (a runtime the emulator does not run) or `ServiceClosedError`.
         """
         body = encode_payload(payload)
         if len(body) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
@@ -130,24 +107,17 @@ class LambdaService:
         pool = self._pool(self.resolve(function))
         return await pool.invoke(request_id or str(uuid.uuid4()), body)
 
+    def concurrency(self, function: str) -> Concurrency:
+        """The one answer to "how many at once, and what happens past that" for a function."""
+        return Concurrency.of(self.resolve(function), self._max_concurrency)
+
     def has_capacity(self, function: str) -> bool:
         """True when an invocation started now would not be throttled or have to wait for a worker."""
         fn = self.resolve(function)
         pool = self._pools.get(fn.logical_id)
         if pool is not None:
             return pool.has_capacity()
-        return not self._closed and self._limit(fn) > 0
-
-    def concurrency_limit(self, function: str) -> int:
-        """How many invocations of the function can run at once."""
-        fn = self.resolve(function)
-        pool = self._pools.get(fn.logical_id)
-        return pool.concurrency_limit if pool is not None else self._limit(fn)
-
-    def _limit(self, fn: LambdaFunction) -> int:
-        if fn.reserved_concurrency is None:
-            return self._max_concurrency
-        return min(max(fn.reserved_concurrency, 0), self._max_concurrency)
+        return not self._closed and self.concurrency(function).limit > 0
 
     def worker_pids(self, function: str) -> list[int]:
         """Process ids of the function's live workers (for tests and diagnostics)."""
@@ -164,13 +134,14 @@ class LambdaService:
             return pool
         if self._closed:
             raise ServiceClosedError("the Lambda service is shutting down")
-        if not fn.runtime.startswith("python"):
+        runtime = runtime_for(fn)
+        if runtime is None:
             raise InvalidRuntimeException(
-                f"The runtime parameter of {fn.runtime} is not supported by the emulator (Python runtimes only)."
+                f"The runtime parameter of {fn.runtime} is not supported by the emulator (not emulated)."
             )
-        mismatch = _runtime_mismatch(fn)
-        if mismatch:
-            self._logger.warning("%s: declares %s, runs on the emulator's %s", fn.function_name, fn.runtime, mismatch)
+        note = runtime.note(fn)
+        if note:
+            self._logger.warning("%s", note)
         ignored = reserved_keys_set(fn)
         if ignored:
             self._logger.warning(
@@ -180,8 +151,9 @@ class LambdaService:
             )
         pool = WorkerPool(
             fn,
+            command=runtime.command(fn),
             env_factory=lambda: function_environment(fn, self._injected, log_stream_name()),
-            max_workers=self._limit(fn) or 1,
+            concurrency=Concurrency.of(fn, self._max_concurrency),
             spawn_parallelism=self._spawn_parallelism,
             init_timeout_s=self._init_timeout_s + fn.timeout_s,
             log=FunctionLog(fn.function_name, self._logger),

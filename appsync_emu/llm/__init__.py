@@ -7,7 +7,7 @@ AMAZON_BEDROCK_RUNTIME data source calls the same backend in-process.
 
 from __future__ import annotations
 
-from .base import BedrockError, InvokeResult, InvokeStream, LLMBackend, collect
+from .base import BedrockError, LLMBackend, ModelResponse, ModelStream, collect
 from .factory import make_backend
 
-__all__ = ["BedrockError", "InvokeResult", "InvokeStream", "LLMBackend", "collect", "make_backend"]
+__all__ = ["BedrockError", "LLMBackend", "ModelResponse", "ModelStream", "collect", "make_backend"]

@@ -68,7 +68,7 @@ def validation_error(message: str) -> BedrockError:
     return BedrockError("ValidationException", message, 400)
 
 
-class InvokeResult(NamedTuple):
+class ModelResponse(NamedTuple):
     """An InvokeModel answer: the model-native body, its content type and extra HTTP headers."""
 
     body: bytes
@@ -76,7 +76,7 @@ class InvokeResult(NamedTuple):
     headers: dict[str, str]
 
 
-class InvokeStream(NamedTuple):
+class ModelStream(NamedTuple):
     """An InvokeModelWithResponseStream answer: content type and the model-native chunks."""
 
     content_type: str
@@ -99,13 +99,13 @@ class LLMBackend(abc.ABC):
     @abc.abstractmethod
     async def invoke_model(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeResult:
+    ) -> ModelResponse:
         """One model-native response body."""
 
     @abc.abstractmethod
     async def invoke_model_stream(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeStream:
+    ) -> ModelStream:
         """Accept the request (or raise) and return the model-native chunks (the `chunk.bytes`)."""
 
     async def aclose(self) -> None:  # noqa: B027

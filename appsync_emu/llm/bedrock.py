@@ -18,13 +18,40 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar
 
-from .base import BedrockError, ChunkStream, EventStream, InvokeResult, InvokeStream, LLMBackend
+from .base import BedrockError, ChunkStream, EventStream, LLMBackend, ModelResponse, ModelStream
 
 T = TypeVar("T")
 
 #: Default botocore read timeout: above the longest gap between tokens, and long enough for a
 #: whole non-streaming answer (botocore's own default is 60 s).
 DEFAULT_READ_TIMEOUT_S = 300.0
+
+
+def missing_configuration(settings: Mapping[str, Any]) -> str | None:
+    """What the `bedrock` backend lacks to reach Bedrock (boto3, credentials, a region), or None.
+
+    Checked by `serve --llm bedrock` at start, so a user learns it before the first prompt fails.
+    Nothing is sent to AWS: boto3 only looks through its usual configuration chain.
+    """
+    from .factory import resolved_bedrock_settings
+
+    try:
+        import boto3
+    except ImportError:
+        return "boto3 is not installed: pip install 'appsync-emu[aws]'"
+    options = resolved_bedrock_settings(settings)
+    try:
+        session = boto3.session.Session(profile_name=options.get("profile"), region_name=options.get("region"))
+    except Exception as err:  # botocore's ProfileNotFound and friends
+        return f"{err}"
+    if session.get_credentials() is None:
+        return (
+            "no AWS credentials found: set AWS_PROFILE (or APPSYNC_EMU_BEDROCK_PROFILE), "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure`"
+        )
+    if not session.region_name:
+        return "no AWS region: set AWS_REGION (or APPSYNC_EMU_BEDROCK_REGION), or a region in your AWS profile"
+    return None
 
 
 class BedrockBackend(LLMBackend):
@@ -112,25 +139,25 @@ class BedrockBackend(LLMBackend):
 
     async def invoke_model(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeResult:
-        def call() -> InvokeResult:
+    ) -> ModelResponse:
+        def call() -> ModelResponse:
             response = self._make_client().invoke_model(**self._invoke_params(model_id, body, content_type, accept))
             headers = response["ResponseMetadata"].get("HTTPHeaders", {})
             passed = {k: v for k, v in headers.items() if k.lower().startswith("x-amzn-bedrock-")}
-            return InvokeResult(response["body"].read(), response.get("contentType", "application/json"), passed)
+            return ModelResponse(response["body"].read(), response.get("contentType", "application/json"), passed)
 
         return await self._run(call)
 
     async def invoke_model_stream(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeStream:
+    ) -> ModelStream:
         def call() -> Any:
             params = self._invoke_params(model_id, body, content_type, accept)
             return self._make_client().invoke_model_with_response_stream(**params)
 
         response = await self._run(call, closes=True)
         chunks: ChunkStream = _pump(response["body"], _chunk_bytes)
-        return InvokeStream(response.get("contentType", "application/json"), chunks)
+        return ModelStream(response.get("contentType", "application/json"), chunks)
 
     async def aclose(self) -> None:
         """Stop the worker threads (running calls finish in the background)."""

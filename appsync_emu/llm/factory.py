@@ -65,6 +65,13 @@ def make_backend(kind: str | None = None, *, env: Mapping[str, str] | None = Non
     raise ValueError(f"unknown LLM backend {chosen!r}: choose one of {', '.join(KINDS)} ({ENV_KIND})")
 
 
+def resolved_bedrock_settings(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The `bedrock` backend's settings with the environment applied, as `make_backend` would use them."""
+    return _resolve(
+        settings, _BEDROCK_ENV, os.environ if env is None else env, extra={"connect_timeout", "max_workers"}
+    )
+
+
 def _resolve(
     settings: Mapping[str, Any],
     table: Mapping[str, tuple[str, Callable[[str], Any]]],

@@ -29,9 +29,9 @@ from .base import (
     ChunkStream,
     Event,
     EventStream,
-    InvokeResult,
-    InvokeStream,
     LLMBackend,
+    ModelResponse,
+    ModelStream,
     collect,
     validation_error,
 )
@@ -280,7 +280,7 @@ class FakeBackend(LLMBackend):
 
     async def invoke_model(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeResult:
+    ) -> ModelResponse:
         started = time.monotonic()
         family, native, plan = self._native("invoke_model", model_id, body)
         if plan is None:
@@ -301,17 +301,17 @@ class FakeBackend(LLMBackend):
             "X-Amzn-Bedrock-Output-Token-Count": str(counts[1]),
             "X-Amzn-Bedrock-Invocation-Latency": str(round((time.monotonic() - started) * 1000)),
         }
-        return InvokeResult(json.dumps(answer).encode(), "application/json", headers)
+        return ModelResponse(json.dumps(answer).encode(), "application/json", headers)
 
     async def invoke_model_stream(
         self, model_id: str, body: bytes, content_type: str | None = None, accept: str | None = None
-    ) -> InvokeStream:
+    ) -> ModelStream:
         family, _native, plan = self._native("invoke_model_stream", model_id, body)
         if plan is None or not family.streams:
             raise validation_error(f"The model {model_id} does not support response streaming.")
         await self._before_stream(plan)
         ctx = NativeContext(model_id, plan.input_tokens, _message_id(plan.seed))
-        return InvokeStream("application/json", _native_chunks(family, ctx, self._events(plan)))
+        return ModelStream("application/json", _native_chunks(family, ctx, self._events(plan)))
 
 
 async def _native_chunks(family: Family, ctx: NativeContext, events: EventStream) -> ChunkStream:

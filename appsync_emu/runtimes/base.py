@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ..config.model import ConfigError
 
 
 class HandlerStatus(str, Enum):
@@ -58,6 +61,9 @@ Handler = Literal["request", "response"]
 
 class ResolverRuntime(Protocol):
     """A sandboxed evaluator of resolver code (one module per resolver or pipeline function)."""
+
+    #: Modules that did not load, by id: their calls answer with the error (the server still starts).
+    load_errors: dict[str, ConfigError]
 
     async def call(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
         """Run `handler` of module `module_id` with `ctx` under the runtime's time and memory limits."""

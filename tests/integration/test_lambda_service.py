@@ -372,7 +372,7 @@ async def test_invocations_over_the_emulator_cap_wait_for_a_worker(make_service:
     assert all(r.function_error is None for r in results)
     assert len({r.payload["pid"] for r in results}) <= 2
     assert time.perf_counter() - started >= 0.5
-    assert service.concurrency_limit("Sleep") == 2
+    assert service.concurrency("Sleep").limit == 2
 
 
 async def test_a_burst_larger_than_spawn_parallelism_gets_a_worker_per_invocation(

@@ -20,6 +20,7 @@ from appsync_emu.lambdas.errors import (
     ServiceClosedError,
     TooManyRequestsException,
 )
+from appsync_emu.lambdas.pool import Concurrency
 from appsync_emu.lambdas.results import InvokeResult
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -64,8 +65,8 @@ class FakeService:
     def has_capacity(self, function: str) -> bool:
         return self.capacity and self.running < self.limit
 
-    def concurrency_limit(self, function: str) -> int:
-        return self.limit
+    def concurrency(self, function: str) -> Concurrency:
+        return Concurrency.of(self.functions[function], self.limit)
 
     async def invoke_json(self, function: str, body: bytes, *, request_id: str | None = None) -> InvokeResult:
         if self.raise_throttle:

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from appsync_emu.config.model import LambdaFunction, Origin
+from appsync_emu.config.model import LambdaFunction, Origin, find_function
 from appsync_emu.lambdas.environment import (
     DEFAULT_INJECTED,
     RESERVED_KEYS,
     function_environment,
     reserved_keys_set,
 )
-from appsync_emu.lambdas.service import find_function
 
 
 def fn(**kw: object) -> LambdaFunction:

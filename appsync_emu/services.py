@@ -1,0 +1,80 @@
+"""The long-lived services one emulator owns and its data sources and routes share.
+
+Built once per emulator from the project and settings: the LLM backend behind the Bedrock
+Runtime endpoint always, the Lambda service and its async queue when the API uses functions.
+`aclose` stops them in the order that loses nothing: the async queue first (it records what
+it could not finish), then the workers, then the LLM backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .config.model import LocalEndpoints, Project
+from .settings import DEFAULT_SESSION_TOKEN, Settings
+
+if TYPE_CHECKING:
+    from .invoker.queue import AsyncInvoker
+    from .lambdas.service import LambdaService
+    from .llm.base import LLMBackend
+
+
+def injected_environment(project: Project, endpoints: LocalEndpoints, settings: Settings) -> dict[str, str]:
+    """What the emulator adds to every function's environment (documented in the README).
+
+    The standard AWS variables point the function's boto3 at the emulator: Bedrock Runtime
+    through `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, and dummy credentials that the API accepts for
+    SigV4. The API's own URLs are also given under `APPSYNC_EMU_*` names, for functions whose
+    template does not pass `!GetAtt Api.GraphQLUrl` in their Environment.
+    """
+    access_key, secret = next(iter(settings.iam_credentials.items()))
+    return {
+        "AWS_REGION": project.region,
+        "AWS_DEFAULT_REGION": project.region,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": DEFAULT_SESSION_TOKEN,
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoints.bedrock_url,
+        "APPSYNC_EMU_GRAPHQL_URL": endpoints.graphql_url,
+        "APPSYNC_EMU_REALTIME_URL": endpoints.realtime_url,
+    }
+
+
+@dataclass
+class Services:
+    """The LLM backend, and the Lambda service and async queue when the template has functions."""
+
+    llm: LLMBackend
+    lambdas: LambdaService | None = None
+    invoker: AsyncInvoker | None = None
+
+    @classmethod
+    def build(cls, project: Project, endpoints: LocalEndpoints, settings: Settings) -> Services:
+        """Start nothing yet: workers start on the first invocation (or `serve`'s pre-warm)."""
+        from .llm.factory import make_backend
+
+        services = cls(make_backend(settings.llm, **settings.llm_settings))
+        if project.functions:
+            from .invoker.queue import AsyncInvoker, InvokerSettings
+            from .lambdas.service import LambdaService
+
+            services.lambdas = LambdaService(
+                project.functions,
+                injected_env=injected_environment(project, endpoints, settings),
+                max_concurrency=settings.lambda_max_concurrency,
+            )
+            services.invoker = AsyncInvoker(
+                services.lambdas,
+                project.functions,
+                InvokerSettings(retry_delays_s=settings.lambda_retry_delays_s, failure_log=settings.failure_log),
+            )
+        return services
+
+    async def aclose(self, grace_s: float) -> None:
+        """Stop background work without losing any: queue (records the unfinished), workers, LLM."""
+        if self.invoker is not None:
+            await self.invoker.shutdown(grace_s)
+        if self.lambdas is not None:
+            await self.lambdas.aclose()
+        await self.llm.aclose()
