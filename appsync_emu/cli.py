@@ -1,10 +1,12 @@
-"""The `appsync-emu` command line: `serve`, `validate` and `invocations`."""
+"""The `appsync-emu` command line: `serve`, `validate`, `init` and `invocations`.
+
+Everyday mistakes end in one `error:` line and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -46,8 +48,18 @@ def _parse_delays(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("appsync-emu")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appsync-emu", description="A local, offline emulator of AWS AppSync.")
+    parser.add_argument("--version", action="version", version=f"appsync-emu {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the template's API over HTTP and real-time WebSockets")
@@ -87,10 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-grace", type=float, default=None, help="seconds to finish async work on shutdown")
     serve.add_argument("--tls-cert", type=Path, default=None, help="serve https/wss with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="info: a line per operation and WebSocket event; debug adds each field's evaluated request and response",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to start when the template uses something the emulator does not run (else it answers NotEmulated)",
+    )
 
     validate = sub.add_parser("validate", help="load everything and report every problem with file and line")
     _add_template(validate)
+
+    init = sub.add_parser("init", help="copy a bundled example app into a folder, to serve and change")
+    init.add_argument("example", nargs="?", help="the example's name (omit to list them)")
+    init.add_argument("dest", nargs="?", type=Path, help="where to copy it (default: ./<example>)")
 
     inv = sub.add_parser("invocations", help="list asynchronous Lambda invocations of a running emulator")
     inv.add_argument("--url", default="http://127.0.0.1:4000", help="the emulator's base URL")
@@ -112,6 +138,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         tls_keyfile=args.tls_key,
         log_level=args.log_level,
         prewarm_functions=not args.no_prewarm,
+        strict=args.strict,
     )
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive
@@ -145,39 +172,86 @@ def _fake_llm_settings(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .config.model import ConfigErrors
-    from .server import run
+    from .logs import configure
+    from .server import ServeError, run
 
-    settings = _settings_from(args)
-    _configure_logging(settings.log_level)
+    try:
+        settings = _settings_from(args)
+    except ValueError as err:
+        return _fail(str(err))
+    configure(settings.log_level)
+    if (settings.llm or "fake") == "bedrock":
+        from .llm.bedrock import missing_configuration
+
+        missing = missing_configuration(settings.llm_settings)
+        if missing:
+            return _fail(f"--llm bedrock: {missing}")
     try:
         with contextlib.suppress(KeyboardInterrupt):
             run(args.path, settings)
+    except ServeError as err:
+        return _fail(str(err))
     except ConfigErrors as errs:
-        for err in errs.errors:
-            print(f"error: {err}", file=sys.stderr)
-        return 1
+        return _report_config_errors(args, settings.strict, errs)
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate_template
+def _report_config_errors(args: argparse.Namespace, strict: bool, errs: Exception) -> int:
+    """Every problem that stops `serve`, as `validate` words them, then the count."""
+    from .validate import check
 
-    _configure_logging("warning")
-    problems, warnings = validate_template(args.path, _parse_overrides(args.parameter_overrides))
-    for w in warnings:
+    report = check(args.path, _parse_overrides(args.parameter_overrides))
+    problems = report.problems + (report.gaps if strict else [])
+    if not problems:  # what failed is not something validate looks at: say it as it was raised
+        problems = [str(errs)]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(problems)} problem(s) found: not serving", file=sys.stderr)
+    return 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .logs import configure
+    from .validate import check
+
+    configure("error")
+    report = check(args.path, _parse_overrides(args.parameter_overrides))
+    for w in report.warnings:
         print(f"warning: {w}")
-    for p in problems:
+    errors = report.problems + report.code_problems + report.gaps
+    for p in errors:
         print(f"error: {p}")
-    if problems:
-        print(f"{len(problems)} problem(s) found")
+    if errors:
+        print(f"{len(errors)} problem(s) found")
         return 1
-    print("ok: template, schema and resolver code load without problems")
+    print("ok: template, schema and resolver code load, and everything they use is emulated")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .examples import copy_example, example_names
+
+    names = example_names()
+    if args.example is None:
+        print("examples: " + ", ".join(names))
+        print("copy one with: appsync-emu init <example> [folder]")
+        return 0
+    if args.example not in names:
+        return _fail(f"no example {args.example!r}; choose one of: {', '.join(names)}")
+    dest: Path = args.dest or Path(args.example)
+    try:
+        copy_example(args.example, dest)
+    except FileExistsError:
+        return _fail(f"{dest} already exists: choose another folder")
+    print(f"copied {args.example} to {dest}")
+    print(f"serve it with: appsync-emu serve {dest}")
     return 0
 
 
@@ -189,7 +263,7 @@ def cmd_invocations(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": cmd_serve, "validate": cmd_validate, "invocations": cmd_invocations}
+    handlers = {"serve": cmd_serve, "validate": cmd_validate, "init": cmd_init, "invocations": cmd_invocations}
     return handlers[args.command](args)
 
 

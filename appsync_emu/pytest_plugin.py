@@ -7,8 +7,11 @@ Installed through the `pytest11` entry point, so `pip install appsync-emu` is en
         r = httpx.post(api.graphql_url, json={"query": "{ hello }"}, headers={"x-api-key": api.api_key})
 
 `appsync_emu(path, **settings)` accepts any field of `appsync_emu.settings.Settings` as a
-keyword (for example `lambda_retry_delays_s=(0.1, 0.2)`). Every emulator a test started is
-stopped when the test ends. This module imports nothing heavy until a fixture is used.
+keyword (for example `lambda_retry_delays_s=(0.1, 0.2)`); a relative path is read from the
+pytest root directory, wherever pytest was started. `appsync_emu` stops its emulators when the
+test ends; `appsync_emu_module` and `appsync_emu_session` are the same factory for module- and
+session-scoped fixtures, so one emulator can serve many tests. This module imports nothing
+heavy until a fixture is used.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 if TYPE_CHECKING:
     from .app import Emulator
     from .server import BackgroundServer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,12 +65,16 @@ class EmulatorHandle:
 
     @property
     def fake_llm(self) -> Any:
-        """The fake LLM backend (script replies with `.script(...)`), when it is the one in use."""
-        return self.emulator.services.get("llm")
+        """The LLM backend behind the Bedrock endpoint (the fake one unless `llm="bedrock"`: `.set_reply(...)`)."""
+        return self.emulator.services.llm
 
-    def call(self, fn: Callable[[], object]) -> None:
-        """Run `fn` on the emulator's event loop (to touch its state safely) and wait."""
-        self.server.call(fn)
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the emulator's event loop (to touch its state safely), wait, and return what it returned.
+
+        An exception `fn` raises is raised here, in the test.
+        """
+        result: T = self.server.call(fn)
+        return result
 
     def stop(self) -> None:
         self.server.stop()
@@ -83,16 +92,38 @@ def start_emulator(template: str | Path, **settings: Any) -> EmulatorHandle:
     return EmulatorHandle(emulator, server)
 
 
-@pytest.fixture
-def appsync_emu() -> Iterator[Callable[..., EmulatorHandle]]:
-    """A factory: `appsync_emu(template_path, **settings)` → a running emulator, stopped after the test."""
+Factory = Callable[..., EmulatorHandle]
+
+
+def _factory(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """Start emulators for templates named relative to the pytest root; stop them when the scope ends."""
     started: list[EmulatorHandle] = []
+    root = request.config.rootpath
 
     def factory(template: str | Path, **settings: Any) -> EmulatorHandle:
-        handle = start_emulator(template, **settings)
+        path = Path(template).expanduser()
+        handle = start_emulator(path if path.is_absolute() else root / path, **settings)
         started.append(handle)
         return handle
 
     yield factory
     for handle in reversed(started):
         handle.stop()
+
+
+@pytest.fixture
+def appsync_emu(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """A factory: `appsync_emu(template_path, **settings)` → a running emulator, stopped after the test."""
+    yield from _factory(request)
+
+
+@pytest.fixture(scope="module")
+def appsync_emu_module(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """The same factory for module-scoped fixtures: its emulators stop after the module's last test."""
+    yield from _factory(request)
+
+
+@pytest.fixture(scope="session")
+def appsync_emu_session(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """The same factory for session-scoped fixtures: its emulators stop at the end of the test run."""
+    yield from _factory(request)

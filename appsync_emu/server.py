@@ -1,46 +1,77 @@
 """Serving an emulator with uvicorn, in the foreground (CLI) or in a background thread (tests).
 
 The socket is bound before the template is loaded, so an ephemeral port (0) is known when
-`!GetAtt Api.GraphQLUrl` is resolved and handed to Lambda functions.
+`!GetAtt Api.GraphQLUrl` is resolved and handed to Lambda functions. Everyday mistakes (a
+port in use, an address that cannot be bound, a missing TLS file) raise `ServeError` with one
+line to print; template problems raise `ConfigErrors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib.util
+import json
+import shlex
 import socket
+import ssl
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
 
 from .app import Emulator, build_emulator
-from .config.model import LocalEndpoints
+from .config.model import AuthMode, LocalEndpoints
+from .logs import quiet_credentials
 from .settings import Settings
-from .transport.http import GraphQLHttpEndpoint
-from .transport.realtime import Flusher, RealtimeEndpoint
+
+
+class ServeError(Exception):
+    """A problem that stops `serve` before it starts, said in one line (no traceback)."""
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0 picks a free one)."""
+    """A listening TCP socket on host:port (port 0 picks a free one); `ServeError` if it cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP (not 0): accepted sockets inherit it, and asyncio only sets
     # TCP_NODELAY on sockets whose proto says TCP. Without it, Nagle + delayed ACK add ~40 ms
     # to every HTTP response written in two parts (measured on the CLI: 362 vs ~2,200 queries/s).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {port} on {host} is already in use: choose another with --port (--port 0 picks a free one)"
+            ) from None
+        reason = err.strerror or str(err)
+        raise ServeError(f"cannot listen on {host}:{port}: {reason} (check --host)") from None
     sock.setblocking(False)
     return sock
+
+
+def check_tls(settings: Settings) -> None:
+    """The certificate and key files exist and load; `ServeError` naming the file otherwise."""
+    if settings.tls_certfile is None and settings.tls_keyfile is None:
+        return
+    if settings.tls_certfile is None:
+        raise ServeError("--tls-key needs --tls-cert")
+    for flag, path in (("--tls-cert", settings.tls_certfile), ("--tls-key", settings.tls_keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise ServeError(f"{flag} {path}: no such file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_certfile, settings.tls_keyfile)
+    except (ssl.SSLError, OSError) as err:
+        raise ServeError(f"--tls-cert {settings.tls_certfile}: cannot load the certificate and key: {err}") from None
 
 
 def endpoints_for(sock: socket.socket, settings: Settings) -> LocalEndpoints:
@@ -53,80 +84,21 @@ def endpoints_for(sock: socket.socket, settings: Settings) -> LocalEndpoints:
     return LocalEndpoints(host=host, port=port, scheme=scheme)
 
 
-ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
-
-
-def fast_lane(app: Starlette) -> ASGIApp:
-    """Send the hot routes of `app` straight to their endpoints; everything else to `app`.
-
-    `POST` on a `GraphQLHttpEndpoint` route goes to its raw ASGI `post_asgi` (no router,
-    `Request` or `Response`), and WebSocket upgrades on a `RealtimeEndpoint` route go to the
-    endpoint itself, with uvicorn's own `send`: starlette wraps `send` in a closure that hides
-    the protocol the endpoint's fast writer needs. Matching is on the exact path, as the
-    router's is for these routes; the routes have no middleware of their own, and starlette's
-    app-wide middleware only handles exceptions, which uvicorn also turns into a 500 / close.
-    """
-    posts: dict[str, ASGIApp] = {}
-    sockets: dict[str, ASGIApp] = {}
-    flushers: list[Flusher] = []
-    for route in app.routes:
-        if isinstance(route, WebSocketRoute) and isinstance(route.app, RealtimeEndpoint):
-            sockets[route.path] = route.app
-            if route.app.flusher not in flushers:
-                flushers.append(route.app.flusher)
-        elif isinstance(route, Route) and "POST" in (route.methods or ()):
-            owner = getattr(route.endpoint, "__self__", None)
-            if isinstance(owner, GraphQLHttpEndpoint):
-                posts[route.path] = owner.post_asgi
-    if not posts and not sockets:
-        return app
-
-    async def post_after_fanout(handler: ASGIApp, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        """Run a POST whose reply starts only after the subscription frames it published are written.
-
-        When the reply starts with frames still queued (a mutation just published), the task
-        yields once: the flush the publish scheduled runs first, batched with whatever the
-        other requests of this loop iteration published. Subscribers are then written to
-        before the mutation's own response, and a client doing one thing at a time does not
-        send its next request into that fan-out (docs/PERFORMANCE.md).
-        """
-
-        async def send_after_fanout(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start" and any(f.pending for f in flushers):
-                await asyncio.sleep(0)
-            await send(message)
-
-        await handler(scope, receive, send_after_fanout)
-
-    async def dispatch(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if not scope.get("root_path"):
-            handler = None
-            if kind == "http" and scope["method"] == "POST":
-                handler = posts.get(scope["path"])
-            elif kind == "websocket":
-                handler = sockets.get(scope["path"])
-            if handler is not None:
-                if kind == "http" and flushers:
-                    await post_after_fanout(handler, scope, receive, send)
-                else:
-                    await handler(scope, receive, send)
-                return
-        await app(scope, receive, send)
-
-    return dispatch
-
-
 def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
-    """uvicorn tuned as CEILINGS.md measured best: httptools, websockets-sansio, uvloop if present."""
+    """uvicorn tuned as docs/APPSYNC.md §12 measured best: httptools, websockets-sansio, uvloop if present.
+
+    `log_config=None`: uvicorn's own lines go through the emulator's logging setup (one format).
+    """
     has_uvloop = importlib.util.find_spec("uvloop") is not None
+    quiet_credentials()
     return uvicorn.Config(
-        fast_lane(emulator.app),
+        emulator.app,
         loop="uvloop" if has_uvloop else "asyncio",
         http="httptools",
         ws="websockets-sansio",
         lifespan="on",
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
         ws_per_message_deflate=False,
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
@@ -135,23 +107,68 @@ def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
     )
 
 
+def try_it(emulator: Emulator) -> str:
+    """A ready-to-paste curl command that queries the API with a credential it accepts."""
+    url = emulator.endpoints.graphql_url
+    body = shlex.quote(json.dumps({"query": "query { __typename }"}))
+    base = f"curl -s {url} -H 'content-type: application/json' -d {body}"
+    keys = emulator.api_keys
+    if keys:
+        return f"{base} -H 'x-api-key: {keys[0]}'"
+    if AuthMode.AWS_IAM in emulator.api.auth_modes:
+        access_key, secret = next(iter(emulator.settings.iam_credentials.items()))
+        return f"{base} --aws-sigv4 'aws:amz:{emulator.project.region}:appsync' --user '{access_key}:{secret}'"
+    return f"{base}  # add the credential of {emulator.api.default_auth.mode.value}, which is not emulated yet"
+
+
 def banner(emulator: Emulator) -> str:
-    """What `serve` prints once the server answers: URLs, keys, then the ready line."""
+    """What `serve` prints once the server answers: URLs, keys, what is not emulated, the ready line, how to try it."""
     ep = emulator.endpoints
+    api = emulator.api
     lines = [
-        f"appsync-emu: API {emulator.api.name!r} from {emulator.project.template_path}",
+        f"appsync-emu: API {api.name!r} from {emulator.project.template_path}",
         f"  GraphQL:   {ep.graphql_url}",
         f"  Real-time: {ep.realtime_url}",
+        f"  Auth:      {', '.join(m.value for m in dict.fromkeys(api.auth_modes))}",
     ]
-    for key in emulator.api.api_keys:
-        if key.value:
-            lines.append(f"  API key:   {key.value}  ({key.logical_id})")
+    if AuthMode.API_KEY in api.auth_modes:
+        for key in api.api_keys:
+            if key.value:
+                lines.append(f"  API key:   {key.value}  ({key.logical_id})")
     if emulator.project.functions:
         lines.append(f"  Bedrock Runtime endpoint: {ep.bedrock_url}")
-    if emulator.settings.demo and emulator.services.get("demo"):
+    if emulator.demo_dir is not None:
         lines.append(f"  Demo page: {ep.base_url}/demo/")
+    if emulator.gaps:
+        lines.append("  Not emulated (requests that reach these answer errorType NotEmulated; --strict refuses them):")
+        lines.extend(f"    - {gap.message}{'' if gap.blocking else ' (left out)'}" for gap in emulator.gaps)
     lines.append(f"appsync-emu: ready on {ep.base_url}")
+    lines.append(f"  Try it: {try_it(emulator)}")
+    lines.append("  Ctrl+C to stop.")
     return "\n".join(lines)
+
+
+async def _serve_until_done(
+    server: uvicorn.Server, sock: socket.socket, emulator: Emulator, on_started: Callable[[], None]
+) -> None:
+    """Serve; once uvicorn answers call `on_started`; on the way out close the emulator's services."""
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
+            await asyncio.sleep(0.002)
+        if not server.started:
+            await task
+            raise ServeError("the server stopped before it could serve (see the log above)")
+        on_started()
+        await task
+    finally:
+        await emulator.aclose()
+
+
+def prepare(settings: Settings) -> socket.socket:
+    """Everything that can fail before the template is read: TLS files, then the socket."""
+    check_tls(settings)
+    return bind_socket(settings.host, settings.port)
 
 
 async def serve(
@@ -162,19 +179,22 @@ async def serve(
     out: TextIO | None = None,
 ) -> None:
     """Load the template and serve until interrupted."""
-    sock = bind_socket(settings.host, settings.port)
-    emulator = build_emulator(template, endpoints_for(sock, settings), settings)
+    sock = prepare(settings)
+    try:
+        emulator = build_emulator(template, endpoints_for(sock, settings), settings)
+    except BaseException:
+        sock.close()
+        raise
     server = uvicorn.Server(uvicorn_config(emulator, settings))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
-        await asyncio.sleep(0.002)
-    if server.started:
+
+    def started() -> None:
         print(banner(emulator), file=out or sys.stdout, flush=True)
         if settings.prewarm_functions:
             emulator.prewarm()
         if on_ready is not None:
             on_ready(emulator)
-    await task
+
+    await _serve_until_done(server, sock, emulator, started)
 
 
 def run(template: Path, settings: Settings) -> None:
@@ -182,7 +202,7 @@ def run(template: Path, settings: Settings) -> None:
 
     `uvicorn.Config(loop=...)` only applies when uvicorn creates the loop itself; `serve()` runs
     on whatever loop its caller made, so `asyncio.run(serve(...))` runs on the stock asyncio
-    loop. The CLI should call this instead (docs/PERFORMANCE.md: ~1.5-2x HTTP throughput).
+    loop. The CLI calls this instead (docs/PERFORMANCE.md: ~1.5-2x HTTP throughput).
     """
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
@@ -235,29 +255,36 @@ class BackgroundServer:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-        sock = bind_socket(self.settings.host, self.settings.port)
-        self.emulator = build_emulator(self.template, endpoints_for(sock, self.settings), self.settings)
-        config = uvicorn_config(self.emulator, self.settings)
-        self._server = uvicorn.Server(config)
-        task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
-            await asyncio.sleep(0.002)
-        self._ready.set()
-        await task
+        sock = prepare(self.settings)
+        try:
+            self.emulator = build_emulator(self.template, endpoints_for(sock, self.settings), self.settings)
+        except BaseException:
+            sock.close()
+            raise
+        self._server = uvicorn.Server(uvicorn_config(self.emulator, self.settings))
+        await _serve_until_done(self._server, sock, self.emulator, self._ready.set)
 
-    def call(self, fn: Callable[[], object]) -> None:
-        """Run `fn` on the server's event loop thread and wait for it."""
+    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run `fn` on the server's event loop thread, wait, and return its result (or raise its exception)."""
         assert self._loop is not None
+        result: list[Any] = []
+        error: list[BaseException] = []
         done = threading.Event()
 
         def wrapper() -> None:
             try:
-                fn()
+                result.append(fn())
+            except BaseException as err:
+                error.append(err)
             finally:
                 done.set()
 
         self._loop.call_soon_threadsafe(wrapper)
-        done.wait(10)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the emulator's event loop did not run the call within {timeout:g} s")
+        if error:
+            raise error[0]
+        return result[0]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut down (graceful: the async queue records unfinished work) and join the thread."""

@@ -54,3 +54,6 @@ class Settings:
     tls_keyfile: Path | None = None
     log_level: str = "info"
     demo: bool = True
+    #: Refuse to start when the template uses a data source type, resolver or function runtime, or
+    #: auth mode the emulator does not run (by default those parts answer `NotEmulated`).
+    strict: bool = False

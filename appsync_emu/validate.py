@@ -1,52 +1,64 @@
 """`appsync-emu validate`: load everything a server would load and report every problem.
 
-Each stage that can still run after an earlier one failed does run, so a single pass
-lists the template's, the schema's and every resolver module's problems together.
+Each stage that can still run after an earlier one failed does run, so a single pass lists
+the template's, the schema's and every resolver module's and function's problems together,
+and everything the template uses that the emulator does not run (`support.find_gaps`).
+`serve` prints the same messages when it cannot start.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .app import build_plans, collect_modules
 from .config.model import ConfigError, ConfigErrors, LocalEndpoints
-from .datasources.base import DataSource
-from .datasources.none import NoneDataSource
 
 
-def validate_template(path: Path, parameter_overrides: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """(problems, warnings) as printable lines with file and line."""
+@dataclass
+class Report:
+    """What `validate` found, as printable lines with file and line.
+
+    `problems` stop `serve` (template and schema); `code_problems` (resolver code or a function
+    handler that does not load) and `gaps` (not emulated) do not: those fields answer with an
+    error instead. `validate` fails on any of the three.
+    """
+
+    problems: list[str] = field(default_factory=list)
+    code_problems: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check(path: Path, parameter_overrides: dict[str, str] | None = None) -> Report:
+    """Every problem, gap and warning of the template at `path`."""
+    from . import runtimes
     from .config.loader import load_project
-    from .runtimes.js.lint import lint_modules
-    from .runtimes.js.runtime import check_modules
+    from .lambdas.runtimes import code_problems
     from .schema import build_appsync_schema
+    from .support import find_gaps
 
-    problems: list[ConfigError] = []
-    warnings: list[str] = []
+    report = Report()
     try:
         project = load_project(path, LocalEndpoints("127.0.0.1", 4000), parameter_overrides=parameter_overrides)
     except ConfigErrors as errs:
+        report.problems += [str(e) for e in errs.errors]
         if errs.partial is None:
-            return [str(e) for e in errs.errors], warnings
-        problems.extend(errs.errors)
+            return report
         project = errs.partial
-    warnings.extend(str(w) for w in project.warnings)
+    report.warnings += project.warnings
     if not project.apis:
-        return [
-            "the template defines no AppSync GraphQL API (AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi)"
-        ], []
+        return report
     for api in project.apis:
         try:
             build_appsync_schema(api.schema_sdl, api.schema_origin)
         except ConfigErrors as errs:
-            problems.extend(errs.errors)
+            report.problems += [str(e) for e in errs.errors]
         except ConfigError as err:
-            problems.append(err)
-        modules = collect_modules(api)
-        problems.extend(check_modules(modules))
-        warnings.extend(str(w) for w in lint_modules(modules))
-        stub: dict[str, DataSource] = {"NONE": NoneDataSource()}
-        stub.update({name: NoneDataSource() for name in api.data_sources})
-        _plans, plan_problems = build_plans(api, stub)
-        problems.extend(plan_problems)
-    return [str(p) for p in problems], warnings
+            report.problems.append(str(err))
+        errors, lint = runtimes.check(api)
+        report.code_problems += [str(e) for e in errors]
+        report.warnings += [str(w) for w in lint]
+    report.code_problems += code_problems(project)
+    for gap in find_gaps(project):
+        (report.gaps if gap.blocking else report.warnings).append(str(gap))
+    return report

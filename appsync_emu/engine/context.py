@@ -26,6 +26,7 @@ class RequestContext:
     subscription_filter: dict[str, Any] | None = None  # set by a subscription resolver at `start`
     invalidation_filter: dict[str, Any] | None = None
     batch: BatchScope = field(default_factory=BatchScope)  # data sources' per-request batches
+    resolver_count: int = 0  # resolvers run so far, against the API's ResolverCountLimit
 
     @staticmethod
     def locations_of(info: GraphQLResolveInfo[Any]) -> list[dict[str, Any]] | None:

@@ -1,8 +1,9 @@
 """A cache of parsed and validated GraphQL documents, keyed by query text.
 
-graphql-core's `validate()` costs ~0.7 ms even for a trivial query (CEILINGS.md §3), which
-alone would cap the HTTP path near 1k requests/s; clients send the same few documents
-over and over, so each text is parsed and validated once.
+graphql-core's `validate()` costs about half a millisecond even for a trivial query
+(docs/APPSYNC.md §12), which alone would cap the HTTP path near 2k requests/s; clients send
+the same few documents over and over, so each text is parsed and validated once. With
+`IntrospectionConfig: DISABLED`, `__schema` and `__type` fail validation as AppSync's do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from graphql import (
     validate,
 )
 from graphql.language import Node, Visitor, visit
+from graphql.validation import ValidationRule
 
 from .. import limits
 from ..scalars import appsync_validation_rules
@@ -78,12 +80,26 @@ def _node_path(document: DocumentNode, err: GraphQLError) -> str | None:
     return finder.found
 
 
+class NoIntrospection(ValidationRule):
+    """`__schema` and `__type` are unknown fields when the API disables introspection (`__typename` stays)."""
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        name = node.name.value
+        if name in ("__schema", "__type"):
+            parent = self.context.get_parent_type()
+            type_name = parent.name if parent is not None else "Query"
+            self.report_error(GraphQLError(f"Cannot query field '{name}' on type '{type_name}'.", node))
+
+
 class DocumentCache:
     """LRU cache from query text to `PreparedDocument` for one schema."""
 
-    def __init__(self, schema: GraphQLSchema, size: int = limits.DOCUMENT_CACHE_SIZE) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, size: int = limits.DOCUMENT_CACHE_SIZE, *, introspection: bool = True
+    ) -> None:
         self.schema = schema
         self.size = size
+        self.rules = appsync_validation_rules() + (() if introspection else (NoIntrospection,))
         self._items: OrderedDict[str, PreparedDocument] = OrderedDict()
 
     def get(self, query: str) -> PreparedDocument:
@@ -104,7 +120,7 @@ class DocumentCache:
             document = parse(query)
         except GraphQLError as err:
             return PreparedDocument(None, [format_request_error(err)])
-        errors = validate(self.schema, document, appsync_validation_rules())
+        errors = validate(self.schema, document, self.rules)
         if errors:
             return PreparedDocument(None, [format_request_error(e, _node_path(document, e)) for e in errors])
         operations: dict[str | None, OperationDefinitionNode] = {}

@@ -1,9 +1,10 @@
 """Executing one GraphQL operation the way AppSync does, for HTTP and for subscriptions.
 
 The engine owns the executable schema (field resolvers wired to resolver plans, auth
-guards on the fields that need them), the document cache, and publishing: after a
+guards on the fields that need them), the document cache, the API's own limits
+(`QueryDepthLimit`, `ResolverCountLimit`, `IntrospectionConfig`) and publishing: after a
 mutation, each result listed in an `@aws_subscribe` goes to the pub/sub registry shaped by
-the mutation's own selection set (APPSYNC-SPEC.md §3).
+the mutation's own selection set (docs/APPSYNC.md §3).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ..schema import subscriptions_by_mutation
 from .context import RequestContext
 from .documents import DocumentCache
 from .errors import FieldError, format_field_error, format_request_error, unauthorized_field
-from .resolvers import ResolverPlan, ResolverRunner, make_field_resolver
+from .resolvers import LIMIT_EXCEEDED, ResolverPlan, ResolverRunner, make_field_resolver
 from .selection import SelectionCache
 
 log = logging.getLogger("appsync_emu.engine")
@@ -43,11 +44,14 @@ log = logging.getLogger("appsync_emu.engine")
 
 @dataclass
 class ExecutionOutcome:
-    """What the HTTP layer sends back: status, body and extra response headers."""
+    """What the HTTP layer sends back: status, body and extra response headers, and what ran (for the log)."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    operation: str | None = None  # query | mutation | subscription, when the document named one
+    name: str | None = None  # the operation's name, if it has one
+    auth: str | None = None  # the auth mode it ran under
 
 
 def _guard(resolver: Callable[..., Any], rule: FieldRule, field_name: str, type_name: str) -> Callable[..., Any]:
@@ -66,28 +70,27 @@ class Engine:
     def __init__(
         self,
         schema: GraphQLSchema,
-        projection_schema: Callable[[], GraphQLSchema],
         runner: ResolverRunner,
         plans: list[ResolverPlan],
         rules: Mapping[tuple[str, str], FieldRule],
         pubsub: PubSub,
         *,
         request_timeout_s: float = limits.REQUEST_EXECUTION_TIMEOUT_S,
-        subscription_field_plans: Mapping[str, ResolverPlan] | None = None,
         null_arguments_filter: bool = True,
+        introspection: bool = True,
+        query_depth_limit: int = 0,
     ) -> None:
         self.schema = schema
-        self._make_projection_schema = projection_schema
-        self._projection_schema: GraphQLSchema | None = None
         self.runner = runner
         self.rules = rules
         self.pubsub = pubsub
         self.request_timeout_s = request_timeout_s
         self.null_arguments_filter = null_arguments_filter
-        self.documents = DocumentCache(schema)
+        self.documents = DocumentCache(schema, introspection=introspection)
         self.selections = SelectionCache()
         self.publishes = subscriptions_by_mutation(schema)
-        self.subscription_plans: dict[str, ResolverPlan] = dict(subscription_field_plans or {})
+        self.subscription_plans: dict[str, ResolverPlan] = {}
+        self.middleware = [DepthLimit(query_depth_limit)] if query_depth_limit > 0 else None
         self._wire(plans)
 
     def _wire(self, plans: list[ResolverPlan]) -> None:
@@ -122,6 +125,7 @@ class Engine:
         op = prepared.operation(operation_name)
         if isinstance(op, str):
             return ExecutionOutcome(400, {"data": None, "errors": [_plain_error(op)]})
+        kind, name = op.operation.value, op.name.value if op.name else None
         if op.operation is OperationType.SUBSCRIPTION:
             err = {
                 "path": None,
@@ -130,14 +134,17 @@ class Engine:
                 "message": "subscription not supported through the HTTP endpoint: "
                 "subscribe over the real-time WebSocket endpoint",
             }
-            return ExecutionOutcome(400, {"data": None, "errors": [err]})
+            return ExecutionOutcome(400, {"data": None, "errors": [err]}, {}, kind, name)
         rc = self.new_context(auth, variables or {})
-        outcome = execute(self.schema, prepared.document, None, rc, variables, operation_name)
+        outcome = execute(
+            self.schema, prepared.document, None, rc, variables, operation_name, middleware=self.middleware
+        )
         result = await outcome if isawaitable(outcome) else outcome
         errors = result.errors or []
         data = result.data
         if data is None and errors and all(e.path is None for e in errors):
-            return ExecutionOutcome(400, {"data": None, "errors": [format_request_error(e) for e in errors]})
+            request_errors = [format_request_error(e) for e in errors]
+            return ExecutionOutcome(400, {"data": None, "errors": request_errors}, {}, kind, name)
         body: dict[str, Any] = {"data": data}
         formatted = [format_field_error(e) for e in errors]
         formatted.extend(rc.appended_errors)
@@ -147,7 +154,7 @@ class Engine:
             self._publish(op.selection_set.selections, data)
         for inv in rc.invalidations:
             self._invalidate(inv)
-        return ExecutionOutcome(200, body, rc.response_headers)
+        return ExecutionOutcome(200, body, rc.response_headers, kind, name)
 
     def _publish(self, selections: Any, data: dict[str, Any]) -> None:
         for sel in selections:
@@ -238,26 +245,28 @@ class Engine:
         spec.invalidation_filter = rc.invalidation_filter
         return []
 
-    def project(self, spec: SubscriptionSpec, event: dict[str, Any]) -> dict[str, Any]:
-        """Run the subscriber's selection set over the mutation's result with default resolvers."""
-        schema = self._projection_schema
-        if schema is None:
-            schema = self._projection_schema = self._make_projection_schema()
-        result = execute(
-            schema,
-            spec.document,
-            {spec.field_name: event},
-            None,
-            spec.variables,
-            spec.operation_name,
-        )
-        payload: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            payload["errors"] = [
-                {"message": e.message, "path": e.path}
-                for e in result.errors  # type: ignore[union-attr]
-            ]
-        return payload
+
+class DepthLimit:
+    """graphql-core middleware for `QueryDepthLimit`: a field nested deeper fails with a limit error.
+
+    AppSync documents the limit as a field-level "limit error" (the field is null, and a
+    non-null field's error moves up to the first nullable parent); the wording is ours
+    (docs/DECISIONS.md). Installed only when the API sets a limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
+        depth = 0
+        node: Path | None = info.path
+        while node is not None:
+            if isinstance(node.key, str):
+                depth += 1
+            node = node.prev
+        if depth > self.limit:
+            raise FieldError(f"Query depth limit of {self.limit} exceeded", LIMIT_EXCEEDED)
+        return next_(source, info, **args)
 
 
 class _StartInfo:

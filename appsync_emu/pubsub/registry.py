@@ -2,8 +2,8 @@
 
 Subscribers that sent the same document with the same variables and filter form one
 group: the filter is evaluated and the payload projected and serialized once per group
-per event, and each member only costs a string concatenation and a non-blocking append
-to its connection's outbox. Delivery order per connection follows publish order, because
+per event, and each member only costs a non-blocking `send_data` to its connection's
+outbox, which frames it. Delivery order per connection follows publish order, because
 publishing is synchronous on the event loop.
 """
 
@@ -26,8 +26,8 @@ log = logging.getLogger("appsync_emu.pubsub")
 class Outbox(Protocol):
     """A connection's outgoing side, as the registry sees it."""
 
-    def send_frame(self, text: str) -> None:
-        """Queue a frame without blocking (the connection applies its own overflow policy)."""
+    def send_data(self, sub_id: str, payload_json: str) -> None:
+        """Queue one event for subscription `sub_id` without blocking (the connection frames it)."""
 
     def end_subscription(self, sub_id: str) -> None:
         """The server ended this subscription (invalidation): tell the client `complete`."""
@@ -65,7 +65,7 @@ Projector = Callable[[SubscriptionSpec, dict[str, Any]], dict[str, Any]]
 @dataclass
 class _Group:
     spec: SubscriptionSpec
-    members: dict[tuple[int, str], tuple[Outbox, str]] = field(default_factory=dict)
+    members: dict[tuple[int, str], tuple[Outbox, str]] = field(default_factory=dict)  # -> (outbox, sub id)
 
 
 class PubSub:
@@ -88,8 +88,7 @@ class PubSub:
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group(spec)
-        prefix = '{"id":' + json.dumps(sub_id) + ',"type":"data","payload":'
-        group.members[member] = (outbox, prefix)
+        group.members[member] = (outbox, sub_id)
         self._where[member] = (spec.field_name, key)
 
     def remove(self, outbox: Outbox, sub_id: str) -> None:
@@ -131,9 +130,8 @@ class PubSub:
                         self.max_payload_bytes,
                     )
                     continue
-                tail = payload + "}"
-                for outbox, prefix in list(group.members.values()):
-                    outbox.send_frame(prefix + tail)
+                for outbox, sub_id in list(group.members.values()):
+                    outbox.send_data(sub_id, payload)
                 delivered += len(group.members)
         self.delivered += delivered
         return delivered
@@ -145,8 +143,7 @@ class PubSub:
             inv = group.spec.invalidation_filter
             if inv is None or not matches_filter(inv, payload):
                 continue
-            for member, (outbox, _prefix) in list(group.members.items()):
-                sub_id = member[1]
+            for outbox, sub_id in list(group.members.values()):
                 self.remove(outbox, sub_id)
                 outbox.end_subscription(sub_id)
                 ended += 1

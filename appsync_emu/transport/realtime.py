@@ -9,13 +9,16 @@ subscriber that cannot keep up (or has vanished without closing); it is closed w
 1013 ("try again later") and logged, so that it never delays anyone else and no other
 subscriber loses a message. Clients reconnect and re-subscribe as they do after any drop.
 
-Fast path (docs/PERFORMANCE.md): under uvicorn's `websockets-sansio` protocol, reached without
-starlette's send wrapper (server.py `fast_lane`), frames are not sent one ASGI `send()` at a
-time. Each outbox is flushed once per event-loop iteration by one shared callback, which
-writes every queued frame of the connection with a single `transport.write()`: no coroutine
-hop per subscriber, and one syscall per connection however many frames are waiting. Writes
-still respect uvicorn's flow control (`writable`); anything else (other servers, the
-starlette test client, a uvicorn whose internals differ) uses the plain ASGI path.
+Fast path (docs/PERFORMANCE.md): under uvicorn's `websockets-sansio` protocol, whose own `send`
+the front door passes through untouched, frames are not sent one ASGI `send()` at a time.
+Each outbox is flushed once per event-loop iteration by one shared callback, which writes
+every queued frame of the connection with a single `transport.write()`: no coroutine hop per
+subscriber, and one syscall per connection however many frames are waiting. Writes still
+respect uvicorn's flow control (`writable`); anything else (other servers, a uvicorn whose
+internals differ) uses the plain ASGI path, which the tests also run.
+
+Each connection, subscription start, stop and disconnect is one INFO line; credentials never
+appear in the log.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from .realtime_protocol import (
     SendFrame,
     StartSubscription,
     StopSubscription,
+    data_frame_prefix,
 )
 
 log = logging.getLogger("appsync_emu.realtime")
@@ -151,6 +155,10 @@ class Flusher:
     def __init__(self) -> None:
         self.pending: list[Outbox] = []
 
+    def has_pending(self) -> bool:
+        """Frames are queued and will be written at the end of this loop iteration."""
+        return bool(self.pending)
+
     def schedule(self, outbox: Outbox) -> None:
         if not self.pending:
             asyncio.get_running_loop().call_soon(self.flush)
@@ -190,6 +198,18 @@ class Outbox:
         self._direct = direct if flusher is not None else None
         self._flusher = flusher
         self._scheduled = False
+        self._prefixes: dict[str, str] = {}
+
+    def send_data(self, sub_id: str, payload_json: str) -> None:
+        """Queue one `data` frame: the protocol's prefix for the subscription, the payload, `}`."""
+        prefix = self._prefixes.get(sub_id)
+        if prefix is None:
+            prefix = self._prefixes[sub_id] = data_frame_prefix(sub_id)
+        self.send_frame(prefix + payload_json + "}")
+
+    def forget(self, sub_id: str) -> None:
+        """The subscription ended: drop its cached frame prefix."""
+        self._prefixes.pop(sub_id, None)
 
     def send_frame(self, text: str) -> None:
         if self.close_code is not None:
@@ -291,7 +311,8 @@ class RealtimeEndpoint:
         self.max_subscriptions = max_subscriptions
         self.max_pending = max_pending
         self.lifetime_s = lifetime_s
-        self.connections = 0
+        self.connections = 0  # open now
+        self.connection_count = 0  # ever accepted: numbers connections in the log (ws#N)
         self.direct_connections = 0  # connections written through the fast path (see DirectSocket)
         self.flusher = Flusher()
 
@@ -302,7 +323,11 @@ class RealtimeEndpoint:
         if message["type"] != "websocket.connect":
             return
         header_obj, offered = connection_headers(scope)
+        client = scope.get("client")
+        self.connection_count += 1
+        number = self.connection_count
         if offered and "graphql-ws" not in offered:
+            log.info("ws#%d from %s refused: subprotocol %s (AppSync speaks graphql-ws)", number, client, offered)
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.close", "code": 1002, "reason": "use the graphql-ws subprotocol"})
             return
@@ -310,8 +335,8 @@ class RealtimeEndpoint:
         if "graphql-ws" in offered:
             accept["subprotocol"] = "graphql-ws"
         await send(accept)
-        client = scope.get("client")
-        session = _Session(self, header_obj, client[0] if client else None, send)
+        log.info("ws#%d connected from %s on %s", number, f"{client[0]}:{client[1]}" if client else "?", scope["path"])
+        session = _Session(self, number, header_obj, client[0] if client else None, send)
         self.connections += 1
         try:
             await session.serve(receive)
@@ -322,8 +347,11 @@ class RealtimeEndpoint:
 class _Session:
     """One accepted connection: protocol machine, outbox, keep-alive and subscriptions."""
 
-    def __init__(self, endpoint: RealtimeEndpoint, header_obj: dict[str, str], source_ip: str | None, send: Send):
+    def __init__(
+        self, endpoint: RealtimeEndpoint, number: int, header_obj: dict[str, str], source_ip: str | None, send: Send
+    ):
         self.ep = endpoint
+        self.number = number
         self.header_obj = header_obj
         self.source_ip = source_ip
         self.conn = RealtimeConnection(
@@ -344,15 +372,18 @@ class _Session:
 
     async def serve(self, receive: Receive) -> None:
         writer = self.outbox.task = asyncio.create_task(self.outbox.run())
+        code: Any = None
         try:
             while True:
                 recv = asyncio.ensure_future(receive())
                 done, _ = await asyncio.wait({recv, writer}, return_when=asyncio.FIRST_COMPLETED)
                 if recv not in done:
                     recv.cancel()
+                    code = self.outbox.close_code
                     break
                 message = recv.result()
                 if message["type"] == "websocket.disconnect":
+                    code = message.get("code")
                     break
                 text = message.get("text")
                 if text is None and message.get("bytes") is not None:
@@ -361,20 +392,25 @@ class _Session:
                     continue
                 await self._run(self.conn.receive(text))
         finally:
+            stopped = 0
             for action in self.conn.closed():
                 if isinstance(action, StopSubscription):
                     self.ep.pubsub.remove(self.outbox, action.id)
+                    stopped += 1
             if self._keepalive is not None:
                 self._keepalive.cancel()
             if not writer.done():
                 writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
+            log.info("ws#%d disconnected (code %s, %d subscription(s) ended)", self.number, code, stopped)
 
     def _server_ended(self, sub_id: str) -> None:
         for action in self.conn.subscription_ended(sub_id):
             if isinstance(action, SendFrame):
                 self.outbox.send_frame(action.text)
+        self.outbox.forget(sub_id)
+        log.info("ws#%d subscription %s ended by the server (invalidated)", self.number, sub_id)
 
     async def _run(self, actions: list[Action]) -> None:
         for action in actions:
@@ -384,6 +420,8 @@ class _Session:
                 await self._run(await self._start(action))
             elif isinstance(action, StopSubscription):
                 self.ep.pubsub.remove(self.outbox, action.id)
+                self.outbox.forget(action.id)
+                log.info("ws#%d unsubscribed %s", self.number, action.id)
             elif isinstance(action, AuthorizeConnection):
                 await self._run(self._authorize_connection())
             elif isinstance(action, CloseConnection):
@@ -399,7 +437,9 @@ class _Session:
                 iam_paths=CONNECT_SIGNED_PATHS,
             )
         except AuthError as err:
+            log.info("ws#%d refused: %d %s: %s", self.number, err.status, err.error_type, err.message)
             return self.conn.connection_refused(err.error_type, err.message, err.status)
+        log.info("ws#%d authorized (%s)", self.number, self.auth.mode.value)
         self._keepalive = asyncio.create_task(self._keepalive_loop())
         return self.conn.connection_accepted()
 
@@ -416,14 +456,24 @@ class _Session:
                     iam_paths=START_SIGNED_PATHS,
                 )
             except AuthError as err:
+                log.info("ws#%d subscription %s refused: %s: %s", self.number, action.id, err.error_type, err.message)
                 return self.conn.start_failed(action.id, [{"errorType": err.error_type, "message": err.message}])
         assert auth is not None
         outcome = await self.ep.engine.prepare_subscription(action.query, action.variables, action.operation_name, auth)
         if isinstance(outcome, list):
+            first = outcome[0] if outcome else {}
+            log.info(
+                "ws#%d subscription %s refused: %s: %s",
+                self.number,
+                action.id,
+                first.get("errorType"),
+                first.get("message"),
+            )
             return self.conn.start_failed(action.id, outcome)
         if action.id not in self.conn.active:
             return []
         self.ep.pubsub.add(self.outbox, action.id, outcome)
+        log.info("ws#%d subscribed %s to %s (%s)", self.number, action.id, outcome.field_name, auth.mode.value)
         return self.conn.start_succeeded(action.id)
 
     async def _keepalive_loop(self) -> None:

@@ -3,7 +3,7 @@
 The machine takes the client's text frames and the outcome of the work it asked for
 (connection auth, subscription start) and returns actions: frames to send, a close, or
 work for the glue to do. It never touches a socket or a clock, so every rule of the
-protocol (APPSYNC-SPEC.md §2, CLIENTS.md B4) is tested by feeding it strings.
+protocol (docs/APPSYNC.md §2, §9) is tested by feeding it strings.
 
 Choices where AppSync's exact reply is not documented (written down here on purpose):
 
@@ -84,6 +84,15 @@ class State(Enum):
 
 def _dumps(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
+
+
+def data_frame_prefix(sub_id: str) -> str:
+    """The start of every `data` frame of subscription `sub_id`: the frame is this, the payload's JSON, then `}`.
+
+    Split so that fan-out serializes a payload once for every subscriber of a group and each
+    subscriber only adds its own prefix (`Outbox.send_data`).
+    """
+    return '{"id":' + json.dumps(sub_id) + ',"type":"data","payload":'
 
 
 def error_frame(errors: Any, id: str | None = None) -> str:

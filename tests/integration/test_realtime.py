@@ -325,9 +325,7 @@ async def test_explicit_null_argument_follows_the_configured_policy(policy: str,
 
 
 async def test_subscription_frames_take_the_direct_write_path_under_uvicorn(core_api: EmulatorHandle) -> None:
-    from appsync_emu.transport.realtime import RealtimeEndpoint
-
-    [endpoint] = {r.app for r in core_api.emulator.app.routes if isinstance(getattr(r, "app", None), RealtimeEndpoint)}
+    endpoint = core_api.emulator.realtime
     before = endpoint.direct_connections
     client = await RawClient.open(core_api)
     assert (await client.init())["type"] == "connection_ack"

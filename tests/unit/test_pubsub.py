@@ -9,6 +9,7 @@ from graphql import parse
 
 from appsync_emu.pubsub.filters import matches_arguments, matches_filter
 from appsync_emu.pubsub.registry import PubSub, SubscriptionSpec
+from appsync_emu.transport.realtime_protocol import data_frame_prefix
 
 
 class Box:
@@ -16,8 +17,8 @@ class Box:
         self.frames: list[str] = []
         self.ended: list[str] = []
 
-    def send_frame(self, text: str) -> None:
-        self.frames.append(text)
+    def send_data(self, sub_id: str, payload_json: str) -> None:
+        self.frames.append(data_frame_prefix(sub_id) + payload_json + "}")
 
     def end_subscription(self, sub_id: str) -> None:
         self.ended.append(sub_id)
