@@ -186,13 +186,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = _settings_from(args)
     except ValueError as err:
         return _fail(str(err))
-    configure(settings.log_level)
-    if (settings.llm or "fake") == "bedrock":
+    if (settings.llm or "fake") == "bedrock":  # before logging is set up: botocore's chatter stays out
         from .llm.bedrock import missing_configuration
 
         missing = missing_configuration(settings.llm_settings)
         if missing:
             return _fail(f"--llm bedrock: {missing}")
+    configure(settings.log_level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             run(args.path, settings)

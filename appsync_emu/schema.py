@@ -157,8 +157,6 @@ def _origin_of(node: Node, origin: Origin, source: Source) -> Origin:
 
 
 def _raise(problems: list[ConfigError]) -> None:
-    if len(problems) == 1:
-        raise problems[0]
     if problems:
         raise ConfigErrors(problems)
 

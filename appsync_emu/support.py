@@ -30,7 +30,7 @@ class NotEmulatedError(Exception):
 class GapKind(str, Enum):
     """The kinds of parts that plug into one registry each."""
 
-    DATA_SOURCE = "data source"
+    DATA_SOURCE = "data source type"
     RESOLVER_RUNTIME = "resolver runtime"
     FUNCTION_RUNTIME = "function runtime"
     AUTH_MODE = "auth mode"
@@ -54,7 +54,9 @@ class Gap:
 
     @property
     def message(self) -> str:
-        return f"{self.subject}: {self.kind.value} {self.name} is not emulated"
+        if self.kind is GapKind.FEATURE:
+            return f"{self.subject}: {self.name} is not emulated"
+        return f"{self.subject} uses {self.kind.value} {self.name}, which is not emulated"
 
     def __str__(self) -> str:
         return f"{self.origin}: {self.message}" if self.origin else self.message

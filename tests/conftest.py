@@ -8,3 +8,5 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 APPS = FIXTURES / "apps"
 EXAMPLES = ROOT / "examples"
+
+pytest_plugins = ["pytester"]

@@ -17,8 +17,9 @@ MODES = {AuthMode.API_KEY: "api_key", AuthMode.AWS_IAM: "iam"}
 
 def auth_gaps(api: GraphQLApi) -> list[Gap]:
     """The API's auth modes the emulator does not check."""
+    providers = {p.mode: p for p in reversed([api.default_auth, *api.additional_auth])}
     return [
-        Gap(GapKind.AUTH_MODE, mode.value, f"API {api.name}", api.origin)
+        Gap(GapKind.AUTH_MODE, mode.value, f"API {api.name}", providers[mode].origin or api.origin)
         for mode in dict.fromkeys(api.auth_modes)
         if mode not in MODES
     ]

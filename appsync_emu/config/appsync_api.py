@@ -85,7 +85,7 @@ def _provider(config: dict[str, Any], origin: Origin) -> AuthProvider:
         if not isinstance(value, dict):
             raise ConfigError(f"{mode.value} needs {_AUTH_SETTINGS[mode]}", origin)
         settings = value
-    return AuthProvider(mode, settings)
+    return AuthProvider(mode, settings, origin)
 
 
 def _schema(stack: Stack, schemas: list[Resource], api: Resource) -> tuple[Code, Origin]:

@@ -128,14 +128,10 @@ def _data_source(stack: Stack, resource: Resource, functions: FunctionTable) -> 
                 "an AWS_LAMBDA data source needs LambdaConfig.LambdaFunctionArn", resource.at_property("LambdaConfig")
             )
         source.lambda_arn = arn
-        function = functions.use(arn)
-        if function is not None:
-            source.lambda_function = function.logical_id
-        elif functions.logical_id(arn) is None and not is_placeholder(arn):
-            stack.problems.warn(
-                f"Lambda function {arn!r} is not in the template; calls to it will fail",
-                resource.at_property("LambdaConfig"),
-            )
+        functions.use(arn)
+        # Set even if the function failed to build (reported there); None names a function outside
+        # the template, which `support.find_gaps` reports as not emulated.
+        source.lambda_function = functions.logical_id(arn)
     return source
 
 

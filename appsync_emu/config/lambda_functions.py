@@ -1,8 +1,9 @@
 """Lambda functions of the template (`AWS::Serverless::Function`, `AWS::Lambda::Function`) as the model's.
 
 Inline code (`InlineCode`, `Code.ZipFile`) is written to `<template dir>/.appsync-emu/inline/
-<LogicalId>/index.py`, the file name Lambda gives it, so the handler can be imported; a zip
-file is unpacked to `.appsync-emu/zip/<LogicalId>/`.
+<LogicalId>/index.py` (`index.js` for Node.js), the file name Lambda gives it, so the handler can
+be imported; a zip file is unpacked to `.appsync-emu/zip/<LogicalId>/`. Only the functions the
+API uses are built (`FunctionTable`).
 """
 
 from __future__ import annotations
@@ -48,16 +49,21 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _inline_dir(stack: Stack, resource: Resource, source: Any, handler: str) -> Path:
+#: The file Lambda saves inline code as, by runtime family (`index.<ext>`).
+_INLINE_EXTENSIONS = {"python": ".py", "nodejs": ".js"}
+
+
+def _inline_dir(stack: Stack, resource: Resource, source: Any, handler: str, runtime: str) -> Path:
     if not isinstance(source, str):
         raise ConfigError("inline code must be a string", resource.origin)
+    extension = next((e for family, e in _INLINE_EXTENSIONS.items() if runtime.startswith(family)), "")
     if handler.rpartition(".")[0] != "index":
         raise ConfigError(
-            f"inline code is saved as index.py, so Handler must be index.<function>, not {handler!r}",
+            f"inline code is saved as index{extension}, so Handler must be index.<function>, not {handler!r}",
             resource.origin,
         )
     folder = cache_root(stack.path) / "inline" / resource.logical_id
-    _write_if_changed(folder / "index.py", source)
+    _write_if_changed(folder / f"index{extension}", source)
     return folder
 
 
@@ -75,10 +81,10 @@ def _unzipped(stack: Stack, resource: Resource, archive: Path) -> Path:
     return folder
 
 
-def _code_dir(stack: Stack, resource: Resource, props: dict[str, Any], handler: str) -> Path:
+def _code_dir(stack: Stack, resource: Resource, props: dict[str, Any], handler: str, runtime: str) -> Path:
     if resource.type == "AWS::Serverless::Function":
         if props.get("InlineCode") is not None:
-            return _inline_dir(stack, resource, props["InlineCode"], handler)
+            return _inline_dir(stack, resource, props["InlineCode"], handler, runtime)
         location, what = props.get("CodeUri"), "CodeUri"
         if location is None:
             raise ConfigError("Either 'InlineCode' or 'CodeUri' must be set.", resource.origin)
@@ -86,7 +92,7 @@ def _code_dir(stack: Stack, resource: Resource, props: dict[str, Any], handler: 
     else:
         code = props.get("Code")
         if isinstance(code, dict) and "ZipFile" in code:
-            return _inline_dir(stack, resource, code["ZipFile"], handler)
+            return _inline_dir(stack, resource, code["ZipFile"], handler, runtime)
         location, what, origin = code, "Code", resource.at_property("Code")
     path = local_path(location, stack.path, what, origin)
     if path.is_file() and zipfile.is_zipfile(path):
@@ -130,7 +136,7 @@ def _build(stack: Stack, resource: Resource) -> LambdaFunction:
     elif not isinstance(runtime, str) or not isinstance(handler, str):
         raise ConfigError("a function needs a Runtime and a Handler", origin)
     else:
-        code_dir = _code_dir(stack, resource, props, handler)
+        code_dir = _code_dir(stack, resource, props, handler, runtime)
     if props.get("Layers"):
         stack.problems.warn(
             "Layers are not loaded: install their packages in the emulator's environment",

@@ -15,7 +15,7 @@ from .appsync_resolvers import attach_resolvers
 from .cfn import Template, line_of, read_template
 from .expand import template_resources
 from .lambda_functions import FUNCTION_TYPES, FunctionTable
-from .model import AuthMode, ConfigError, ConfigErrors, LocalEndpoints, Origin, Project, Skipped
+from .model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Origin, Project, Skipped
 from .parameters import default_stack_name, parameter_values, pseudo_parameters
 from .problems import Problems
 from .stack import Stack
@@ -38,15 +38,35 @@ MODELLED_TYPES = frozenset(
 
 
 def find_template(path: Path) -> Path:
-    """`path` itself, or the `template.yaml|yml|json` in the folder `path`."""
+    """`path` itself, or the template in the folder `path`.
+
+    In a folder: `template.yaml|yml|json` (SAM's names), else the one file that looks like a
+    template (a CDK `*.template.json`, or a single YAML/JSON file with a `Resources:` section).
+    """
     if path.is_file():
         return path
-    if path.is_dir():
-        for name in TEMPLATE_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise ConfigErrors([ConfigError(f"no {', '.join(TEMPLATE_NAMES)} in this folder", Origin(path))])
-    raise ConfigErrors([ConfigError("no such file or folder", Origin(path))])
+    if not path.is_dir():
+        raise ConfigErrors([ConfigError("no such file or folder", Origin(path))])
+    for name in TEMPLATE_NAMES:
+        if (path / name).is_file():
+            return path / name
+    candidates = sorted(path.glob("*.template.json")) or sorted(
+        p for p in path.iterdir() if p.suffix in (".yaml", ".yml", ".json") and _looks_like_template(p)
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        names = ", ".join(p.name for p in candidates)
+        raise ConfigErrors([ConfigError(f"more than one template in this folder ({names}): name one", Origin(path))])
+    raise ConfigErrors([ConfigError(f"no {', '.join(TEMPLATE_NAMES)} in this folder", Origin(path))])
+
+
+def _looks_like_template(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    return "Resources" in head and ("AWS::" in head)
 
 
 def _check_unused(stack: Stack, unused_functions: list[str]) -> None:
@@ -77,10 +97,18 @@ _SKIPPED_TYPES = {
 _SKIPPED_PROPERTIES = {"CachingConfig": "caching", "SyncConfig": "conflict detection (SyncConfig)"}
 
 
-def _skipped(stack: Stack) -> list[Skipped]:
+def _skipped(stack: Stack, apis: list[GraphQLApi]) -> list[Skipped]:
     """The AppSync features the template uses that the emulator does not run."""
     found = [
         Skipped(_SKIPPED_TYPES[r.type], f"{r.type} {r.logical_id}", r.origin) for r in stack.active(*_SKIPPED_TYPES)
+    ]
+    found += [
+        Skipped(
+            f"a second GraphQL API in one template (only {apis[0].logical_id} is served)",
+            f"API {api.logical_id}",
+            api.origin,
+        )
+        for api in apis[1:]
     ]
     for resource in stack.active("AWS::AppSync::Resolver", "AWS::AppSync::FunctionConfiguration"):
         props = stack.properties(resource)
@@ -142,8 +170,14 @@ def load_project(
     functions = FunctionTable(stack)
     index = ApiIndex(stack)
     if not index.resources:
+        events = [r.logical_id for r in stack.active("AWS::AppSync::Api")]
+        also = (
+            f"; it defines an AppSync Events API ({', '.join(events)}), which the emulator does not emulate"
+            if events
+            else ""
+        )
         problems.error(
-            "the template has no AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi",
+            f"the template has no AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi{also}",
             Origin(template_path),
         )
     apis = build_apis(stack, index, api_key_override)
@@ -163,7 +197,7 @@ def load_project(
         stack_name=name,
         outputs=outputs,
         warnings=problems.warnings,
-        skipped=_skipped(stack),
+        skipped=_skipped(stack, list(apis.values())),
     )
     if problems.errors:
         raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)

@@ -62,6 +62,7 @@ class AuthProvider:
 
     mode: AuthMode
     settings: dict[str, Any] = field(default_factory=dict)
+    origin: Origin | None = None  # where the template sets this mode
 
 
 @dataclass
@@ -78,8 +79,8 @@ class ApiKey:
 class DataSource:
     """An AppSync data source. `type` is AppSync's (NONE, AWS_LAMBDA, HTTP, AMAZON_BEDROCK_RUNTIME…).
 
-    For AWS_LAMBDA, `lambda_function` is the logical id of a function in the same template
-    when it can be resolved, else None with the ARN kept in `lambda_arn`.
+    For AWS_LAMBDA, `lambda_function` is the logical id of the function resource the ARN names in
+    the same template (None when it names none; `lambda_arn` keeps the ARN either way).
     """
 
     name: str

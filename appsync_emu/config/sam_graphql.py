@@ -15,6 +15,7 @@ from .intrinsics import placeholder
 from .model import Origin
 from .problems import Problems
 from .resource import Resource
+from .sam_graphql_schema import check_properties
 
 #: The resolver code SAM (and the AppSync console) uses when a resolver gives none.
 DEFAULT_PIPELINE_RESOLVER_CODE = """
@@ -33,28 +34,6 @@ _AUTH_CONFIGS = {
     "OPENID_CONNECT": ("OpenIDConnect", "OpenIDConnectConfig"),
     "AMAZON_COGNITO_USER_POOLS": ("UserPool", "UserPoolConfig"),
 }
-_KNOWN_PROPERTIES = frozenset(
-    {
-        "Name",
-        "Tags",
-        "XrayEnabled",
-        "Auth",
-        "SchemaInline",
-        "SchemaUri",
-        "Logging",
-        "DataSources",
-        "Functions",
-        "Resolvers",
-        "ApiKeys",
-        "DomainName",
-        "Cache",
-        "Visibility",
-        "OwnerContact",
-        "IntrospectionConfig",
-        "QueryDepthLimit",
-        "ResolverCountLimit",
-    }
-)
 
 
 def _map(value: Any, what: str, origin: Origin, problems: Problems) -> dict[Any, Any]:
@@ -70,8 +49,7 @@ def _auth(provider: Any, path: str, additional: bool, api: Resource, problems: P
     origin = api.sub_origin(path, provider)
     kind = provider.get("Type")
     if not isinstance(kind, str):
-        problems.error(f"'{path}.Type' must be set", origin)
-        return {}
+        return {}  # reported by check_properties
     result: dict[str, Any] = {"AuthenticationType": kind}
     if kind in _AUTH_CONFIGS:
         sam_key, cfn_key = _AUTH_CONFIGS[kind]
@@ -107,13 +85,11 @@ class _Expansion:
 
     def graphql_api(self) -> None:
         props, api = self.api.properties, self.api
-        for key in props:
-            if key not in _KNOWN_PROPERTIES:
-                self.problems.warn(f"{key} is not a property of AWS::Serverless::GraphQLApi", api.origin)
+        for message, origin in check_properties(api):
+            self.problems.error(message, origin)
         auth = props.get("Auth")
         if not isinstance(auth, dict):
-            self.problems.error("'Auth' must be a map with a Type", api.origin)
-            auth = {"Type": "API_KEY"}
+            auth = {"Type": "API_KEY"}  # reported by check_properties
         default = _auth({k: v for k, v in auth.items() if k != "Additional"}, "Auth", False, api, self.problems)
         properties: dict[str, Any] = {"Name": props.get("Name") or api.logical_id, **default}
         additional = auth.get("Additional") or []

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import limits
 from ..lambdas.errors import LambdaServiceError
-from .base import DataSourceCall, DataSourceResult
+from ..support import Gap, GapKind
+from .base import DataSourceCall, DataSourceResult, NotEmulatedDataSource
 from .batching import Batcher
 
 if TYPE_CHECKING:
@@ -98,21 +99,20 @@ class LambdaDataSource:
 
 
 def not_emulated(source: DataSourceModel, project: Project) -> str | None:
-    """A function outside the template, or in a runtime the emulator does not run, cannot be called."""
-    from ..config.model import find_function
-    from ..lambdas.runtimes import runtime_for
-
-    function = project.functions.get(source.lambda_function or "") or find_function(
-        project.functions, source.lambda_arn or ""
-    )
-    if function is None:
-        return f"AWS_LAMBDA (function {source.lambda_arn} is not in the template)"
-    if runtime_for(function) is None:
-        return f"AWS_LAMBDA (function {function.function_name} runs {function.runtime})"
+    """A function outside the template cannot be called (one in a runtime the emulator lacks is its own gap)."""
+    if source.lambda_function is None:
+        return f"AWS_LAMBDA with function {source.lambda_arn} (outside the template)"
     return None
 
 
-def create(source: DataSourceModel, services: Services) -> LambdaDataSource:
-    """The data source for a function of the template (`not_emulated` has ruled out the others)."""
-    assert source.lambda_function is not None and services.lambdas is not None and services.invoker is not None
-    return LambdaDataSource(source.name, source.lambda_function, services.lambdas, services.invoker)
+def create(source: DataSourceModel, services: Services) -> LambdaDataSource | NotEmulatedDataSource:
+    """The data source for a function of the template; one whose runtime is not emulated answers NotEmulated."""
+    from ..lambdas.runtimes import runtime_for
+
+    lambdas, invoker = services.lambdas, services.invoker
+    assert source.lambda_function is not None and lambdas is not None and invoker is not None
+    function = lambdas.functions[source.lambda_function]
+    if runtime_for(function) is None:
+        gap = Gap(GapKind.FUNCTION_RUNTIME, function.runtime, f"function {function.function_name}", function.origin)
+        return NotEmulatedDataSource(f"data source {source.name} calls {gap.message}")  # "function f uses …"
+    return LambdaDataSource(source.name, source.lambda_function, lambdas, invoker)

@@ -2,7 +2,7 @@
 
 A runtime package defines `create(modules, settings) -> ResolverRuntime` (evaluate one handler
 of one module against a plain-JSON `ctx`), `check(modules)` (load errors with file and line,
-for `validate`) and `lint(modules)` (deploy-time warnings). A module is the code of one
+for `validate`) and `deploy_warnings(modules)` (what AppSync would refuse at deploy time). A module is the code of one
 resolver or pipeline function, keyed by `module_id`. Adding VTL is adding its package and one
 line in `RUNTIMES`; until then, resolvers and functions written in VTL are reported by
 `validate` and the banner, and their fields answer `NotEmulated`.
@@ -81,5 +81,5 @@ def check(api: GraphQLApi) -> tuple[list[ConfigError], list[ConfigError]]:
         if modules:
             package = _package(name)
             errors += package.check(modules)
-            warnings += package.lint(modules)
+            warnings += package.deploy_warnings(modules)
     return errors, warnings

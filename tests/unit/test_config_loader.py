@@ -11,6 +11,7 @@ import pytest
 
 from appsync_emu.config.loader import load_project
 from appsync_emu.config.model import AuthMode, LocalEndpoints, Project
+from appsync_emu.support import find_gaps
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "templates"
 ENDPOINTS = LocalEndpoints("127.0.0.1", 4100)
@@ -325,13 +326,17 @@ def test_children_attach_to_the_api_their_api_id_names(tmp_path: Path) -> None:
     assert project.api is first
 
 
-def test_lambda_data_source_outside_the_template_keeps_its_arn_and_warns(tmp_path: Path) -> None:
+def test_lambda_data_source_outside_the_template_keeps_its_arn_and_is_not_emulated(tmp_path: Path) -> None:
     (tmp_path / "template.yaml").write_text("Resources:\n" + api_text("Api"))
     project = load_project(tmp_path, ENDPOINTS)
     source = project.api.data_sources["lambda"]
     assert source.lambda_function is None
     assert source.lambda_arn == "arn:aws:lambda:us-east-1:123456789012:function:elsewhere"
-    assert any("function:elsewhere" in warning for warning in project.warnings)
+    (gap,) = find_gaps(project)
+    assert gap.message == (
+        "data source lambda uses data source type AWS_LAMBDA with function "
+        "arn:aws:lambda:us-east-1:123456789012:function:elsewhere (outside the template), which is not emulated"
+    )
 
 
 def test_zip_code_uri_is_unpacked_into_the_cache(tmp_path: Path) -> None:

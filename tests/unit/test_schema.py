@@ -201,11 +201,11 @@ def test_redeclared_aws_scalars_and_directives_are_tolerated_with_a_warning(
 
 
 def test_redeclared_aws_scalars_can_be_rejected() -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigErrors) as caught:
         build_appsync_schema("type Query { a: Int }\nscalar AWSJSON\n", ORIGIN, reject_aws_declarations=True)
-    message = "AppSync provides scalar AWSJSON itself; remove this declaration (column 1)"
-    assert caught.value.message == message
-    assert caught.value.origin is not None and caught.value.origin.line == 2
+    (error,) = caught.value.errors
+    assert error.message == "AppSync provides scalar AWSJSON itself; remove this declaration (column 1)"
+    assert error.origin is not None and error.origin.line == 2
 
 
 # --- @aws_subscribe -------------------------------------------------------------------

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ...config.model import Code, ConfigError
     from ...settings import Settings
 
-__all__ = ["JS_RUNTIME_ERROR_TYPE", "JsRuntime", "check", "check_modules", "create", "lint"]
+__all__ = ["JS_RUNTIME_ERROR_TYPE", "JsRuntime", "check", "check_modules", "create", "deploy_warnings"]
 
 _log = logging.getLogger("appsync_emu.resolver")
 
@@ -35,7 +35,7 @@ def check(modules: Mapping[str, Code]) -> list[ConfigError]:
     return check_modules(modules)
 
 
-def lint(modules: Mapping[str, Code]) -> list[ConfigError]:
+def deploy_warnings(modules: Mapping[str, Code]) -> list[ConfigError]:
     """Code quickjs runs but AppSync refuses at deploy time (warnings; imported only by `validate`)."""
     from .lint import lint_modules
 
