@@ -1,7 +1,7 @@
 """AppSync's and Lambda's limits, each with the AWS figure as default and where it applies.
 
 Every number the emulator enforces lives here so that a setting can change it and a
-reader can check it against AWS's quota tables (APPSYNC-SPEC.md §0 and §8).
+reader can check it against AWS's quota tables (docs/APPSYNC.md §0 and §8).
 """
 
 from __future__ import annotations

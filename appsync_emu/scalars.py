@@ -1,4 +1,4 @@
-"""AppSync's nine AWS scalars, checking values the way AppSync does (APPSYNC-SPEC.md §5.1).
+"""AppSync's nine AWS scalars, checking values the way AppSync does (docs/APPSYNC.md §5.1).
 
 A schema built from SDL knows these scalars by name only; `install_aws_scalars` gives them
 their behaviour. Inputs are checked in literals and in variables, outputs are checked too.

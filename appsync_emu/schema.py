@@ -1,4 +1,4 @@
-"""Build a GraphQL schema from AppSync SDL and read its AppSync directives (APPSYNC-SPEC.md §4.2, §5.2).
+"""Build a GraphQL schema from AppSync SDL and read its AppSync directives (docs/APPSYNC.md §4.2, §5.2).
 
 AppSync schema files use the `aws_*` directives and the AWS scalars without declaring them.
 Their declarations live in the packaged `appsync.graphql` and are merged in before the

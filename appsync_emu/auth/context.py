@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config.model import AuthMode
 
-#: `util.authType()` values (APPSYNC-SPEC.md §4.1).
+#: `util.authType()` values (docs/APPSYNC.md §4.1).
 AUTH_TYPE_NAMES = {
     AuthMode.API_KEY: "API Key Authorization",
     AuthMode.AWS_IAM: "IAM Authorization",

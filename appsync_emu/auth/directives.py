@@ -1,6 +1,6 @@
 """Which auth modes may read each field, from the schema's `@aws_*` directives.
 
-`schema.auth_directives` reads the directives (a field's replace its type's, APPSYNC-SPEC.md
+`schema.auth_directives` reads the directives (a field's replace its type's, docs/APPSYNC.md
 §4.2); this module turns them into one `FieldRule` per field, computed once per schema, so
 a request pays one check per guarded field and fields every mode may read are not guarded.
 """

@@ -2,7 +2,7 @@
 
 `verify_sigv4` checks an HTTP request (Authorization header, or a pre-signed query string);
 `verify_header_object` checks the header objects of the real-time protocol, which clients
-sign as POSTs to the GraphQL endpoint (APPSYNC-SPEC.md §2.2). Both return the caller's
+sign as POSTs to the GraphQL endpoint (docs/APPSYNC.md §2.2). Both return the caller's
 `IamPrincipal`, or raise `SigV4Error` with the error type, text and HTTP status AWS uses:
 
 - `IncompleteSignatureException` (400): Authorization header or query parameters malformed,
@@ -115,7 +115,7 @@ class IamPrincipal:
 
 
 def identity_dict(principal: IamPrincipal, source_ip: str | Sequence[str] | None) -> dict[str, Any]:
-    """`ctx.identity` for AWS_IAM (spec §4.1); the Cognito fields are null outside identity pools."""
+    """`ctx.identity` for AWS_IAM (docs/APPSYNC.md §4.1); the Cognito fields are null outside identity pools."""
     if source_ip is None:
         ips: list[str] = []
     elif isinstance(source_ip, str):

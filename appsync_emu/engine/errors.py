@@ -2,7 +2,7 @@
 
 AppSync writes every resolver error with six keys in a fixed order (path, data, errorType,
 errorInfo, locations, message), locations carry `sourceName: null`, and there is no
-`extensions` key (APPSYNC-SPEC.md §1.3-1.4). Validation messages follow graphql-java's
+`extensions` key (docs/APPSYNC.md §1.3-1.4). Validation messages follow graphql-java's
 wording, which we translate from graphql-core's for the common kinds.
 """
 

@@ -2,7 +2,7 @@
 
 `Invocation` is the mutable state (queued, running, waiting for a retry…); `destination_record`
 and `dead_letter_message` build exactly what Lambda delivers to an `OnSuccess`/`OnFailure`
-destination and to a dead-letter queue (APPSYNC-SPEC.md §8).
+destination and to a dead-letter queue (docs/APPSYNC.md §8).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Subscription filters: AppSync's argument matching and enhanced `filterGroup` filters.
 
-Argument filtering (APPSYNC-SPEC.md §3.2) compares each argument the subscriber supplied
+Argument filtering (docs/APPSYNC.md §3.2) compares each argument the subscriber supplied
 with the field of the same name in the mutation's result. Enhanced filters (§3.4) are
 groups ORed together of filters ANDed together, each `{fieldName, operator, value}` with a
 dotted path into the event. An operator we do not know matches nothing.

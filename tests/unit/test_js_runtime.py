@@ -1,4 +1,4 @@
-"""The APPSYNC_JS runtime: golden cases JS-1..JS-14 (RESOLVER-RUNTIMES.md §5), control flow,
+"""The APPSYNC_JS runtime: golden cases JS-1..JS-14 (docs/APPSYNC.md §11), control flow,
 runtime errors with file and line, limits, threads and module loading."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The nine AWS scalars accept and reject what AppSync does (APPSYNC-SPEC.md §5.1).
+"""The nine AWS scalars accept and reject what AppSync does (docs/APPSYNC.md §5.1).
 
 Every case runs a real query through graphql-core: as a literal argument, as a variable,
 and as a resolver result.

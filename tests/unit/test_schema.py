@@ -1,4 +1,4 @@
-"""AppSync SDL builds as AppSync builds it (APPSYNC-SPEC.md §4.2, §5.2)."""
+"""AppSync SDL builds as AppSync builds it (docs/APPSYNC.md §4.2, §5.2)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Warnings for code that quickjs runs but AppSync rejects when the resolver is deployed.
 
 A cheap check on the token stream for the most common offenders of the
-`@aws-appsync/eslint-plugin` `base` rules (RESOLVER-RUNTIMES.md §1.4): try/catch, throw,
+`@aws-appsync/eslint-plugin` `base` rules (docs/APPSYNC.md §10.2): try/catch, throw,
 classes, async/await/Promise, generators, while/do, classic `for(;;)`, continue, `++`/`--`/`~`,
 regex literals, `this`, `instanceof`, the `in` operator, and `util.*` helpers that exist only in
 VTL. They are warnings only: the emulator still runs the code.

@@ -1,7 +1,7 @@
 """Turn an APPSYNC_JS ES module into a factory function that a plain script context can load.
 
 None of the quickjs bindings can resolve `import … from '@aws-appsync/utils'`, so each module
-is rewritten (RESOLVER-RUNTIMES.md §1.5) into
+is rewritten (docs/APPSYNC.md §10.3) into
 
     __define("<id>", function (__appsyncRequire) {"use strict"; <module body> ... return {request, response};});
 
