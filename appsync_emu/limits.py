@@ -39,12 +39,6 @@ JS_HANDLER_CPU_LIMIT_S = 5.0
 JS_MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 #: Native stack of one APPSYNC_JS runtime.
 JS_MAX_STACK_BYTES = 1024 * 1024
-#: Request / response mapping template or code size. AppSync: 64 KB... for VTL; JS code: 32 KB per function.
-MAX_RESOLVER_CODE_BYTES = 64 * 1024
-
-# --- API keys -------------------------------------------------------------------------
-#: API keys are valid 1-365 days; default 7 days from creation.
-API_KEY_DEFAULT_VALIDITY_S = 7 * 24 * 3600
 
 # --- Lambda -----------------------------------------------------------------------------
 #: Payload limit of a synchronous (RequestResponse) invocation. Lambda: 6 MB.

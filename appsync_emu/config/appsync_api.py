@@ -162,7 +162,6 @@ def _build(stack: Stack, resource: Resource, schemas: list[Resource]) -> GraphQL
         origin=origin,
         schema_sdl=schema.source,
         schema_origin=schema_origin,
-        schema_line_offset=schema.line_offset if schema_origin.file == stack.path else 0,
         default_auth=default,
         additional_auth=additional,
         environment={str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {},

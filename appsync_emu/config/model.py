@@ -176,7 +176,6 @@ class GraphQLApi:
     resolvers: list[Resolver] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     introspection: bool = True
-    schema_line_offset: int = 0  # inline schema: SDL line N is line N + offset of schema_origin.file
     query_depth_limit: int = 0  # QueryDepthLimit; 0 means no limit
     resolver_count_limit: int = 0  # ResolverCountLimit; 0 means AppSync's default
 

@@ -18,7 +18,6 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    OperationType,
     parse,
     validate,
 )
@@ -128,7 +127,3 @@ class DocumentCache:
             if isinstance(definition, OperationDefinitionNode):
                 operations[definition.name.value if definition.name else None] = definition
         return PreparedDocument(document, [], operations)
-
-
-def is_subscription(op: OperationDefinitionNode) -> bool:
-    return op.operation is OperationType.SUBSCRIPTION

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,15 +70,6 @@ class InvokerSettings:
     max_records: int = DEFAULT_MAX_RECORDS
     failure_log: Path | None = None
     clock: Callable[[], float] = time.time
-
-    def time_scaled(self, factor: float) -> InvokerSettings:
-        """The same settings with retry delays and throttle backoff multiplied by `factor`."""
-        low, high = self.throttle_backoff_s
-        return replace(
-            self,
-            retry_delays_s=tuple(d * factor for d in self.retry_delays_s),
-            throttle_backoff_s=(low * factor, high * factor),
-        )
 
 
 class _Lane:
@@ -148,10 +139,6 @@ class AsyncInvoker:
         """One invocation's inspection record, or None if unknown (or forgotten)."""
         inv = self._records.get(request_id)
         return inv.to_dict() if inv is not None else None
-
-    def invocation(self, request_id: str) -> Invocation | None:
-        """The live `Invocation` object (for tests and the emulator's own wiring)."""
-        return self._records.get(request_id)
 
     async def drain(self) -> None:
         """Wait until no invocation is queued, running, throttled or waiting for a retry."""

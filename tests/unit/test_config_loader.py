@@ -49,7 +49,6 @@ def test_cfn_schema_file_is_read_relative_to_the_template(tmp_path: Path) -> Non
     api = load(tmp_path, "cfn_api").api
     assert "sendMessage(text: String!): String" in api.schema_sdl
     assert api.schema_origin.file == tmp_path / "cfn_api" / "schema" / "schema.graphql"
-    assert api.schema_line_offset == 0
 
 
 def test_api_key_expiry_is_rounded_down_to_the_hour_and_kept(tmp_path: Path) -> None:

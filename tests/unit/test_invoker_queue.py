@@ -373,9 +373,3 @@ async def test_shutdown_fails_unfinished_work_and_refuses_new(tmp_path: Path) ->
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["requestContext"]["requestId"] for line in lines] == [waiting]
     assert lines[0]["requestContext"]["condition"] == "EmulatorShutdown"
-
-
-def test_time_scaled_settings() -> None:
-    scaled = InvokerSettings().time_scaled(0.001)
-    assert scaled.retry_delays_s == pytest.approx((0.06, 0.12))
-    assert scaled.throttle_backoff_s == pytest.approx((0.001, 0.3))

@@ -630,7 +630,6 @@ def test_deferred_load_errors_answer_calls_with_runtime_error() -> None:
     )
     try:
         assert set(rt.load_errors) == {"bad"}
-        assert rt.module_ids == ["good"]
         r = rt.call_blocking("bad", "request", {})
         assert r.status is HandlerStatus.RUNTIME_ERROR
         assert r.error is not None and r.error.message.startswith("bad.js:")

@@ -379,11 +379,6 @@ class JsRuntime:
 
     check = staticmethod(check_modules)
 
-    @property
-    def module_ids(self) -> list[str]:
-        """Ids of the modules that loaded."""
-        return list(self._program.modules)
-
     def _engine(self) -> _Engine:
         return _Engine(self._program, self._cpu_limit_s, self._memory_limit)
 
