@@ -11,8 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/appsync-emu
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY appsync_emu ./appsync_emu
+# appsync_emu/examples links to ../examples: the package ships them for `appsync-emu init`.
+COPY examples ./examples
 RUN pip install '.[aws]'
 
 COPY examples/genai-chat /app

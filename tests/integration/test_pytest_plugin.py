@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
 from appsync_emu.pytest_plugin import EmulatorHandle
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 CONFTEST = """
 import pytest
@@ -64,3 +65,19 @@ def test_call_runs_on_the_servers_loop_and_returns_or_raises(core_api: EmulatorH
     assert core_api.call(lambda: core_api.emulator.pubsub.count() + 42) >= 42
     with pytest.raises(ZeroDivisionError):
         core_api.call(lambda: 1 / 0)
+
+
+def test_the_readmes_fixture_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## In other projects' test suites", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(EXAMPLES / "quickstart", pytester.path / "infra")
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess(str(pytester.makepyfile(test_readme=example)), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_readmes_links_work_on_pypi() -> None:
+    """PyPI shows the README without the repository around it: only absolute links resolve there."""
+    links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert all(link.startswith(("http://", "https://")) for link in links), links
