@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,3 +36,47 @@ def gql_post(
     if variables is not None:
         body["variables"] = variables
     return httpx.post(api.graphql_url, json=body, headers=hdrs, timeout=10)
+
+
+CLI = [sys.executable, "-m", "appsync_emu.cli"]
+
+
+@dataclass
+class Served:
+    """A running `appsync-emu serve` process: its banner, and all it printed after, once stopped."""
+
+    banner: list[str]
+    proc: subprocess.Popen[str]
+    output: str = ""
+
+
+@contextmanager
+def serving(*args: str, log_level: str = "warning") -> Iterator[Served]:
+    """Run `appsync-emu serve ARGS` on a free port and yield once its banner is complete; Ctrl+C after."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", *args, "--port", "0", "--log-level", log_level],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    served = Served([], proc)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            served.banner.append(line.rstrip())
+            if "Ctrl+C to stop" in line:
+                break
+        assert any("ready on" in line for line in served.banner), "\n".join(served.banner)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            served.output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            served.output, _ = proc.communicate()

@@ -6,51 +6,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import EXAMPLES, FIXTURES
-
-CLI = [sys.executable, "-m", "appsync_emu.cli"]
-
-
-@contextmanager
-def serving(*args: str) -> Iterator[tuple[list[str], subprocess.Popen[str]]]:
-    """Run `appsync-emu serve ARGS` on a free port; yield the banner lines once it is ready."""
-    proc = subprocess.Popen(
-        [*CLI, "serve", *args, "--port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "ready on" in line:
-                break
-        assert any("ready on" in line for line in lines), "\n".join(lines)
-        yield lines, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from tests.integration.conftest import CLI, serving
 
 
 def banner_value(lines: list[str], label: str) -> str:
@@ -62,24 +26,25 @@ def banner_value(lines: list[str], label: str) -> str:
 
 
 def test_serve_prints_urls_and_key_then_ready_and_answers_queries() -> None:
-    with serving(str(EXAMPLES / "quickstart")) as (lines, _proc):
+    with serving(str(EXAMPLES / "quickstart")) as served:
+        lines = served.banner
         url = banner_value(lines, "GraphQL")
         realtime = banner_value(lines, "Real-time")
         key = banner_value(lines, "API key")
         assert url.endswith("/graphql") and realtime.startswith("ws://") and realtime.endswith("/graphql/realtime")
         assert re.fullmatch(r"da2-[a-z0-9]{26}", key)
-        assert lines[-1].startswith("appsync-emu: ready on http://127.0.0.1:")
+        assert any(line.startswith("appsync-emu: ready on http://127.0.0.1:") for line in lines)
         r = httpx.post(url, json={"query": '{ hello(name: "cli") }'}, headers={"x-api-key": key})
         assert r.json() == {"data": {"hello": "Hello, cli!"}}
 
 
 def test_api_key_is_stable_across_restarts_and_can_be_fixed() -> None:
-    with serving(str(EXAMPLES / "quickstart")) as (first, _):
-        key1 = banner_value(first, "API key")
-    with serving(str(EXAMPLES / "quickstart")) as (second, _):
-        assert banner_value(second, "API key") == key1
-    with serving(str(EXAMPLES / "quickstart"), "--api-key", "da2-fixedfixedfixedfixedfixedfi") as (lines, _):
-        assert banner_value(lines, "API key") == "da2-fixedfixedfixedfixedfixedfi"
+    with serving(str(EXAMPLES / "quickstart")) as first:
+        key1 = banner_value(first.banner, "API key")
+    with serving(str(EXAMPLES / "quickstart")) as second:
+        assert banner_value(second.banner, "API key") == key1
+    with serving(str(EXAMPLES / "quickstart"), "--api-key", "da2-fixedfixedfixedfixedfixedfi") as fixed:
+        assert banner_value(fixed.banner, "API key") == "da2-fixedfixedfixedfixedfixedfi"
 
 
 def test_validate_accepts_the_examples() -> None:
@@ -110,7 +75,8 @@ def test_validate_reports_every_problem_with_file_and_line(tmp_path: Path) -> No
 def test_serve_starts_a_warm_worker_per_function_after_ready() -> None:
     import psutil
 
-    with serving(str(EXAMPLES / "genai-chat")) as (_lines, proc):
+    with serving(str(EXAMPLES / "genai-chat")) as served:
+        proc = served.proc
         deadline = time.monotonic() + 15
         workers: list[psutil.Process] = []
         while time.monotonic() < deadline and not workers:
@@ -190,28 +156,12 @@ def test_version() -> None:
 
 
 def test_the_banner_ends_with_a_curl_command_that_works_and_how_to_stop() -> None:
-    proc = subprocess.Popen(
-        [*CLI, "serve", str(EXAMPLES / "quickstart"), "--port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            if "Ctrl+C" in line:
-                break
-        assert lines[-1].strip() == "Ctrl+C to stop."
-        command = lines[-2].split("Try it: ", 1)[1]
+    with serving(str(EXAMPLES / "quickstart")) as served:
+        assert served.banner[-1].strip() == "Ctrl+C to stop."
+        command = served.banner[-2].split("Try it: ", 1)[1]
         assert command.startswith("curl ")
         answer = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
         assert json.loads(answer.stdout) == {"data": {"__typename": "Query"}}
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(15)
 
 
 def test_llm_bedrock_says_what_is_missing_at_start(tmp_path: Path) -> None:
@@ -266,20 +216,6 @@ def test_init_copies_a_bundled_example_that_validates(tmp_path: Path) -> None:
 
 
 def test_prewarm_skips_functions_it_cannot_run_without_a_traceback() -> None:
-    proc = subprocess.Popen(
-        [*CLI, "serve", str(FIXTURES / "apps" / "gaps"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "Ctrl+C" in line:
-                break
+    with serving(str(FIXTURES / "apps" / "gaps"), log_level="info") as served:
         time.sleep(1.0)  # pre-warming runs after the ready line
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
-    assert "Traceback" not in out and "never retrieved" not in out
+    assert "Traceback" not in served.output and "never retrieved" not in served.output

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -20,7 +16,7 @@ from appsync_emu.lambdas.service import LambdaService
 from appsync_emu.logs import quiet_credentials
 from appsync_emu.pytest_plugin import EmulatorHandle
 from tests.conftest import EXAMPLES, FIXTURES
-from tests.integration.conftest import gql_post
+from tests.integration.conftest import gql_post, serving
 from tests.integration.wsclient import RawClient
 
 
@@ -106,23 +102,10 @@ def test_a_resolver_runtime_error_is_a_warning_with_file_and_line(
 
 
 def test_uvicorns_lines_use_the_emulators_format() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appsync_emu.cli", "serve", str(EXAMPLES / "quickstart"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "Ctrl+C to stop" in line:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-    uvicorn_lines = [line for line in err.splitlines() if "uvicorn" in line]
-    assert uvicorn_lines, err
+    with serving(str(EXAMPLES / "quickstart"), log_level="info") as served:
+        pass
+    uvicorn_lines = [line for line in served.output.splitlines() if "uvicorn" in line]
+    assert uvicorn_lines, served.output
     ours = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO |WARNING|ERROR) "
     assert all(re.match(ours + r" ?uvicorn\.error: ", line) for line in uvicorn_lines), uvicorn_lines
 

@@ -44,6 +44,28 @@ Resources:
 """
 
 
+#: An API with one resolver on a NONE data source; tests append the resolver's last properties.
+ONE_RESOLVER = """\
+Resources:
+  Api:
+    Type: AWS::AppSync::GraphQLApi
+    Properties: {Name: a, AuthenticationType: API_KEY}
+  Schema:
+    Type: AWS::AppSync::GraphQLSchema
+    Properties: {ApiId: !GetAtt Api.ApiId, Definition: "type Query { a: String }"}
+  None:
+    Type: AWS::AppSync::DataSource
+    Properties: {ApiId: !GetAtt Api.ApiId, Name: none, Type: NONE}
+  Resolver:
+    Type: AWS::AppSync::Resolver
+    Properties:
+      ApiId: !GetAtt Api.ApiId
+      TypeName: Query
+      FieldName: a
+      DataSourceName: none
+"""
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "template.yaml"
     path.write_text(text)
@@ -113,27 +135,8 @@ def test_sam_graphql_api_properties_sam_would_reject_are_reported_at_their_lines
 
 
 def test_a_missing_code_file_is_one_error_not_also_a_vtl_gap(tmp_path: Path) -> None:
-    text = """\
-Resources:
-  Api:
-    Type: AWS::AppSync::GraphQLApi
-    Properties: {Name: a, AuthenticationType: API_KEY}
-  Schema:
-    Type: AWS::AppSync::GraphQLSchema
-    Properties: {ApiId: !GetAtt Api.ApiId, Definition: "type Query { a: String }"}
-  None:
-    Type: AWS::AppSync::DataSource
-    Properties: {ApiId: !GetAtt Api.ApiId, Name: none, Type: NONE}
-  Resolver:
-    Type: AWS::AppSync::Resolver
-    Properties:
-      ApiId: !GetAtt Api.ApiId
-      TypeName: Query
-      FieldName: a
-      DataSourceName: none
-      Runtime: {Name: APPSYNC_JS, RuntimeVersion: 1.0.0}
-      CodeS3Location: resolvers/missing.js
-"""
+    text = ONE_RESOLVER + "      Runtime: {Name: APPSYNC_JS, RuntimeVersion: 1.0.0}\n"
+    text += "      CodeS3Location: resolvers/missing.js\n"
     path = write(tmp_path, text)
     report = check(path)
     (problem,) = report.problems
@@ -178,27 +181,8 @@ def test_validate_prints_each_warning_once_and_nothing_on_stderr(tmp_path: Path)
     [("MaxBatchSize", "9999"), ("Kind", "SOMETIMES"), ("Runtime", "{Name: VTL9}")],
 )
 def test_a_bad_property_is_reported_at_its_own_line(tmp_path: Path, prop: str, value: str) -> None:
-    text = f"""\
-Resources:
-  Api:
-    Type: AWS::AppSync::GraphQLApi
-    Properties: {{Name: a, AuthenticationType: API_KEY}}
-  Schema:
-    Type: AWS::AppSync::GraphQLSchema
-    Properties: {{ApiId: !GetAtt Api.ApiId, Definition: "type Query {{ a: String }}"}}
-  None:
-    Type: AWS::AppSync::DataSource
-    Properties: {{ApiId: !GetAtt Api.ApiId, Name: none, Type: NONE}}
-  Resolver:
-    Type: AWS::AppSync::Resolver
-    Properties:
-      ApiId: !GetAtt Api.ApiId
-      TypeName: Query
-      FieldName: a
-      DataSourceName: none
-      Code: "export const request = () => ({{}}); export const response = () => 1;"
-      {prop}: {value}
-"""
+    text = ONE_RESOLVER + '      Code: "export const request = () => ({}); export const response = () => 1;"\n'
+    text += f"      {prop}: {value}\n"
     if prop != "Runtime":
         text += "      Runtime: {Name: APPSYNC_JS, RuntimeVersion: 1.0.0}\n"
     path = write(tmp_path, text)
