@@ -100,6 +100,8 @@ def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
         log_level=settings.log_level,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # nothing sits in front of a local emulator
+        server_header=False,  # AppSync sends no `server: uvicorn`
         ws_per_message_deflate=False,
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
         ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,

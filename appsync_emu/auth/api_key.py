@@ -15,4 +15,4 @@ def authorize(keys: Mapping[str, ApiKey], value: str, headers: Mapping[str, str]
     key = keys.get(value)
     if key is None or (key.expires is not None and key.expires <= now):
         raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
-    return AuthContext(AuthMode.API_KEY, None, dict(headers))
+    return AuthContext(AuthMode.API_KEY, None, headers if isinstance(headers, dict) else dict(headers))
