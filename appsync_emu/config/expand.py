@@ -51,6 +51,13 @@ def template_resources(template: Template, problems: Problems) -> dict[str, Reso
     for raw_id, body in template.body["Resources"].items():
         logical_id = str(raw_id)
         origin = template.origin(logical_id)
+        if logical_id.startswith("Fn::ForEach::"):
+            problems.error(
+                "Fn::ForEach (the AWS::LanguageExtensions transform) is not expanded by the emulator: "
+                "write these resources out",
+                origin,
+            )
+            continue
         if not isinstance(body, dict) or not isinstance(body.get("Type"), str):
             problems.error("a resource needs a Type", origin)
             continue

@@ -171,11 +171,12 @@ def load_project(
     index = ApiIndex(stack)
     if not index.resources:
         events = [r.logical_id for r in stack.active("AWS::AppSync::Api")]
-        also = (
-            f"; it defines an AppSync Events API ({', '.join(events)}), which the emulator does not emulate"
-            if events
-            else ""
-        )
+        nested = [r.logical_id for r in stack.active("AWS::CloudFormation::Stack", "AWS::Serverless::Application")]
+        also = ""
+        if events:
+            also += f"; it defines an AppSync Events API ({', '.join(events)}), which the emulator does not emulate"
+        if nested:
+            also += f"; it has nested stacks ({', '.join(nested)}), which the emulator does not load yet"
         problems.error(
             f"the template has no AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi{also}",
             Origin(template_path),

@@ -188,3 +188,19 @@ def test_a_bad_property_is_reported_at_its_own_line(tmp_path: Path, prop: str, v
     path = write(tmp_path, text)
     ((_, line),) = errors(path)
     assert line == line_containing(path, f"{prop}:")
+
+
+def test_fn_foreach_is_named_rather_than_a_missing_type(tmp_path: Path) -> None:
+    text = (
+        "Transform: AWS::LanguageExtensions\nResources:\n"
+        "  Fn::ForEach::Topics:\n    - Name\n    - [a, b]\n"
+        "    - Topic${Name}:\n        Type: AWS::SNS::Topic\n"
+    )
+    ((message, _),) = errors(write(tmp_path, text + GRAPHQL_AND_EVENTS.replace("Resources:\n", "")))
+    assert message.startswith("Fn::ForEach (the AWS::LanguageExtensions transform) is not expanded")
+
+
+def test_a_template_whose_api_is_in_a_nested_stack_says_so(tmp_path: Path) -> None:
+    text = "Resources:\n  Backend:\n    Type: AWS::CloudFormation::Stack\n    Properties: {TemplateURL: api.yaml}\n"
+    ((message, _),) = errors(write(tmp_path, text))
+    assert "it has nested stacks (Backend), which the emulator does not load yet" in message
