@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -172,7 +173,14 @@ def _fake_llm_settings(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+def _flush_logs() -> None:
+    """Write the log lines still waiting in the batching handler, so they come before what follows."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
 def _fail(message: str) -> int:
+    _flush_logs()
     print(f"error: {message}", file=sys.stderr)
     return 1
 
@@ -207,6 +215,8 @@ def _report_config_errors(args: argparse.Namespace, strict: bool, errs: Exceptio
     """Every problem that stops `serve`, as `validate` words them, then the count."""
     from .validate import check
 
+    _flush_logs()
+    logging.getLogger().setLevel(logging.ERROR)  # loading again for the report repeats no info line
     report = check(args.path, _parse_overrides(args.parameter_overrides))
     problems = report.problems + (report.gaps if strict else [])
     if not problems:  # what failed is not something validate looks at: say it as it was raised
