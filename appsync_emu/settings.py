@@ -34,7 +34,8 @@ class Settings:
     subscription_null_argument: str = "match-null"
     js_cpu_limit_s: float = limits.JS_HANDLER_CPU_LIMIT_S
     js_memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES
-    js_threads: int = 2
+    #: Processes that run the handlers that need more than the inline budget (0: all inline, unbounded).
+    js_workers: int = 2
     #: CPU a handler may use on the event loop thread before it is rerun on a worker thread.
     js_inline_budget_s: float = 0.01
     iam_credentials: dict[str, str] = field(default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY})

@@ -3,7 +3,7 @@
 Prints calls/s (and CPU per call) for: one engine called directly on this thread;
 `await runtime.call(...)` sequentially and 8 at a time (asyncio and uvloop); the same through
 `loop.run_in_executor` with a ThreadPoolExecutor and thread-local engines (the alternative we
-did not pick); `threads=0` (inline); and simulated queries (Python work + 2 handler calls).
+did not pick); `workers=0` (inline); and simulated queries (Python work + 2 handler calls).
 
     python bench/js_runtime.py [--calls 20000] [--threads 2]
 """
@@ -109,6 +109,7 @@ CTX: dict[str, Any] = {
     "env": {"STAGE": "dev"},
     "__authType": "AMAZON_COGNITO_USER_POOLS",
 }
+CTX_JSON = json.dumps(CTX)
 
 
 Timing = tuple[float, float]  # wall seconds, process CPU seconds
@@ -125,12 +126,12 @@ def bench_direct(calls: int) -> None:
     program = _load({"chat": Code(RESOLVER, Path("resolvers/chat.js"))})[0]
     engine = _Engine(program, 5.0, 64 << 20)
     for _ in range(500):
-        engine.call("chat", "request", CTX)
+        engine.call("chat", "request", CTX_JSON)
     lat = []
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(calls):
         s = time.perf_counter()
-        engine.call("chat", "request", CTX)
+        engine.call("chat", "request", CTX_JSON)
         lat.append(time.perf_counter() - s)
     total = (time.perf_counter() - t0, time.process_time() - c0)
     q = statistics.quantiles(lat, n=100)
@@ -160,7 +161,7 @@ async def _concurrent(call: HandlerCall, calls: int, tasks: int) -> Timing:
 
 def bench_runtime(calls: int, threads: int, use_uvloop: bool) -> None:
     """`await runtime.call(...)`: our queue + call_soon_threadsafe handoff."""
-    rt = JsRuntime({"chat": Code(RESOLVER, Path("resolvers/chat.js"))}, threads=threads)
+    rt = JsRuntime({"chat": Code(RESOLVER, Path("resolvers/chat.js"))}, workers=threads)
 
     async def main() -> tuple[Timing, Timing]:
         def one() -> Coroutine[Any, Any, HandlerResult]:
@@ -192,7 +193,7 @@ def bench_executor(calls: int, threads: int) -> None:
 
     def run() -> HandlerResult:
         engine: _Engine = local.engine
-        return engine.call("chat", "request", CTX)
+        return engine.call("chat", "request", CTX_JSON)
 
     pool = ThreadPoolExecutor(threads, initializer=init)
 
@@ -217,7 +218,7 @@ def bench_queries(queries: int, work_us: float, threads: int) -> None:
     in for HTTP, graphql-core and the data source) around a request and a response handler."""
     import uvloop
 
-    rt = JsRuntime({"chat": Code(RESOLVER, Path("resolvers/chat.js"))}, threads=threads)
+    rt = JsRuntime({"chat": Code(RESOLVER, Path("resolvers/chat.js"))}, workers=threads)
 
     def busy() -> None:
         end = time.perf_counter() + work_us / 1e6
@@ -243,7 +244,7 @@ def bench_queries(queries: int, work_us: float, threads: int) -> None:
 
     wall, cpu = uvloop.run(main())
     rt.close()
-    mode = f"{threads} worker threads" if threads else "inline (threads=0)"
+    mode = f"{threads} worker processes" if threads else "inline (workers=0)"
     print(
         f"queries with {3 * work_us:.0f} µs of Python each, {mode}: "
         f"{queries / wall:,.0f} queries/s, CPU {cpu / queries * 1e6:.0f} µs/query"

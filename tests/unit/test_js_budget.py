@@ -1,4 +1,4 @@
-"""Handlers run on the loop thread under a short CPU budget and move to a worker thread past it."""
+"""Handlers run on the loop thread under a short CPU budget and move to a worker process past it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ export function response(ctx) { return ctx.result; }
 
 
 def runtime(**kw: float) -> JsRuntime:
-    return JsRuntime({"m": Code(SOURCE, Path("m.js"))}, threads=1, **kw)  # type: ignore[arg-type]
+    return JsRuntime({"m": Code(SOURCE, Path("m.js"))}, workers=1, **kw)  # type: ignore[arg-type]
 
 
 async def max_loop_stall(coro: object) -> tuple[object, float]:
@@ -77,5 +77,27 @@ async def test_an_endless_handler_blocks_the_loop_only_for_the_budget_and_fails_
         assert stall < 0.2, f"the event loop stalled {stall * 1000:.0f} ms"
         again = await rt.call("m", "request", {"arguments": {"spin": 3}})
         assert again.value == {"n": 3}
+    finally:
+        rt.close()
+
+
+def test_each_calls_cpu_limit_is_its_own_even_when_others_run_at_the_same_time() -> None:
+    """quickjs counts the CPU of its whole process: two busy handlers in one process would stop each other early."""
+    calibrate = JsRuntime({"m": Code(SOURCE, Path("m.js"))}, workers=0)
+    spin = 200_000
+    started = time.thread_time()
+    assert calibrate.call_blocking("m", "request", {"arguments": {"spin": spin}}).status is HandlerStatus.OK
+    per_spin = (time.thread_time() - started) / spin
+    calibrate.close()
+    limit = 1.0
+    heavy = int(0.6 * limit / per_spin)  # each call needs ~60% of its limit; two together ~120% of one clock
+    rt = JsRuntime({"m": Code(SOURCE, Path("m.js"))}, workers=2, cpu_limit_s=limit)
+
+    async def both() -> list[HandlerStatus]:
+        calls = [rt.call("m", "request", {"arguments": {"spin": heavy}}) for _ in range(2)]
+        return [r.status for r in await asyncio.gather(*calls)]
+
+    try:
+        assert asyncio.run(both()) == [HandlerStatus.OK, HandlerStatus.OK]
     finally:
         rt.close()

@@ -423,7 +423,7 @@ async def test_endless_loop_hits_the_cpu_limit_and_the_context_is_rebuilt(make: 
         "export function request(ctx) {\n  if (ctx.args.spin) {\n    for (;;) {}\n  }\n  return 'ok';\n}\n"
         "export function response() {}\n",
         cpu_limit_s=0.2,
-        threads=1,
+        workers=1,
     )
     t0 = time.perf_counter()
     r = await rt.call("m", "request", ctx(arguments={"spin": True}))
@@ -443,7 +443,7 @@ async def test_memory_bomb_is_a_runtime_error_and_the_next_call_works(make: Any)
         "    for (const i of Array(1e9).keys()) { a.push({ i, s: 'xxxxxxxxxxxxxxxx' + i }); }\n  }\n"
         "  return 'ok';\n}\nexport function response() {}\n",
         memory_limit=16 * 1024 * 1024,
-        threads=1,
+        workers=1,
     )
     r = await rt.call("m", "request", ctx(arguments={"bomb": True}))
     assert r.status is HandlerStatus.RUNTIME_ERROR
@@ -458,7 +458,7 @@ async def test_deep_recursion_is_a_stack_overflow_with_the_line(make: Any) -> No
         "function down(n) {\n  return down(n + 1) + 1;\n}\n"
         "export function request(ctx) {\n  return ctx.args.deep ? down(0) : 'ok';\n}\n"
         "export function response() {}\n",
-        threads=1,
+        workers=1,
     )
     r = await rt.call("m", "request", ctx(arguments={"deep": True}))
     assert r.status is HandlerStatus.RUNTIME_ERROR
@@ -489,7 +489,7 @@ async def test_two_threads_run_calls_concurrently_and_keep_results_apart(make: A
     rt = make(
         "export function request(ctx) { ctx.stash.n = ctx.args.n; return { n: ctx.args.n, id: util.autoId() }; }\n"
         "export function response() {}\n",
-        threads=2,
+        workers=2,
     )
     results = await asyncio.gather(*(rt.call("m", "request", ctx(arguments={"n": i})) for i in range(400)))
     assert [ok(r)["n"] for r in results] == list(range(400))
@@ -501,7 +501,7 @@ async def test_a_busy_thread_does_not_block_the_other_or_the_event_loop(make: An
     rt = make(
         "export function request(ctx) { if (ctx.args.spin) { for (;;) {} } return 'quick'; }\n"
         "export function response() {}\n",
-        threads=2,
+        workers=2,
         cpu_limit_s=1.0,
     )
     slow = asyncio.ensure_future(rt.call("m", "request", ctx(arguments={"spin": True})))
@@ -675,7 +675,7 @@ async def test_inline_mode_runs_on_the_calling_thread_with_the_same_results(make
     rt = make(
         "export function request(ctx) {\n  if (ctx.args.spin) { for (;;) {} }\n  ctx.stash.t = 1;\n"
         "  return ctx.args.a + 1;\n}\nexport function response() {}\n",
-        threads=0,
+        workers=0,
         cpu_limit_s=0.2,
     )
     r = await rt.call("m", "request", ctx(arguments={"a": 1}))

@@ -30,7 +30,7 @@ DDB = (
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[JsRuntime]:
     rt = JsRuntime(
-        {"eval": Code(EVAL, Path("resolvers/eval.js")), "ddb": Code(DDB, Path("resolvers/ddb.js"))}, threads=1
+        {"eval": Code(EVAL, Path("resolvers/eval.js")), "ddb": Code(DDB, Path("resolvers/ddb.js"))}, workers=1
     )
     yield rt
     rt.close()
@@ -247,8 +247,8 @@ def test_auto_ksuid_is_27_base62_characters_with_the_time(runtime: JsRuntime) ->
 
 def test_two_contexts_do_not_produce_the_same_ids() -> None:
     src = "export function request() { return util.autoId(); }\nexport function response() {}\n"
-    a = JsRuntime({"m": Code(src, Path("m.js"))}, threads=1)
-    b = JsRuntime({"m": Code(src, Path("m.js"))}, threads=1)
+    a = JsRuntime({"m": Code(src, Path("m.js"))}, workers=1)
+    b = JsRuntime({"m": Code(src, Path("m.js"))}, workers=1)
     try:
         assert a.call_blocking("m", "request", {}).value != b.call_blocking("m", "request", {}).value
     finally:
@@ -506,7 +506,7 @@ def test_ai_invoke_model(runtime: JsRuntime) -> None:
         "export function request(ctx) { return invokeModel({ modelId: 'm', body: { prompt: 'p' } }); }\n"
         "export function response() {}\n"
     )
-    rt = JsRuntime({"m": Code(src, Path("m.js"))}, threads=1)
+    rt = JsRuntime({"m": Code(src, Path("m.js"))}, workers=1)
     try:
         assert rt.call_blocking("m", "request", {}).value == {
             "operation": "InvokeModel",

@@ -23,7 +23,7 @@ def create(modules: Mapping[str, Code], settings: Settings) -> JsRuntime:
         modules,
         cpu_limit_s=settings.js_cpu_limit_s,
         memory_limit=settings.js_memory_limit,
-        threads=settings.js_threads,
+        workers=settings.js_workers,
         inline_budget_s=settings.js_inline_budget_s,
         log=lambda where, line: _log.info("[%s] %s", where, line),
         defer_load_errors=True,

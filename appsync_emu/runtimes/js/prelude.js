@@ -12,6 +12,10 @@
   const javatime = g.__javatime((name) => hostValue("zone", name));
   delete g.__javatime;
 
+  // Taken before anything can replace them (the realm is frozen at the end, see lockdown).
+  const stringify = JSON.stringify, parse = JSON.parse;
+  const OVERRIDABLE = ["constructor", "name", "message", "toString", "toLocaleString", "valueOf", "toJSON"];
+
   // --- per-call state -----------------------------------------------------------------------
   let cur = null; // {info, authType, errors, logs, headers, sf, inf, inv}
   class Signal {
@@ -280,10 +284,18 @@
     }
     return String(a);
   }
+  // A handler's log is bounded: a loop of console.log must not flood the server's log.
+  const MAX_LOG_LINES = 1000, MAX_LOG_CHARS = 256 * 1024, MAX_LINE_CHARS = 16 * 1024;
   function logger(level) {
     return function (...args) {
       if (cur === null) return;
-      (cur.logs ??= []).push(level + " - " + args.map(logArg).join(" "));
+      const logs = (cur.logs ??= []);
+      if (cur.logChars === undefined) { cur.logChars = 0; cur.logDropped = 0; }
+      if (logs.length >= MAX_LOG_LINES || cur.logChars >= MAX_LOG_CHARS) { cur.logDropped++; return; }
+      let line = level + " - " + args.map(logArg).join(" ");
+      if (line.length > MAX_LINE_CHARS) line = line.slice(0, MAX_LINE_CHARS) + " … (line cut)";
+      cur.logChars += line.length;
+      logs.push(line);
     };
   }
   const console = Object.freeze({
@@ -853,9 +865,12 @@
   }
 
   // --- entry points -------------------------------------------------------------------------------
-  const modules = Object.create(null);
+  // A module is instantiated afresh for every handler call: nothing its top level or a handler
+  // keeps in module scope outlives the call. `define` instantiates once to report load errors.
+  const factories = Object.create(null);
   function define(id, factory) {
-    modules[id] = factory(require);
+    factory(require);
+    factories[id] = factory;
   }
   function describeThrown(e) {
     if (e === null) return { s: "runtimeError", oom: true, name: "InternalError", message: "out of memory", stack: "" };
@@ -866,15 +881,21 @@
     return { s: "runtimeError", name: "Error", message: "Uncaught " + (typeof e === "string" ? JSON.stringify(e) : text(e)), stack: "" };
   }
   function invoke(id, handler, ctxJson) {
-    const mod = modules[id];
+    const factory = factories[id];
+    let mod;
+    try {
+      mod = factory === undefined ? undefined : factory(require);
+    } catch (e) {
+      return stringify(describeThrown(e));
+    }
     const fn = mod === undefined ? undefined : mod[handler];
     if (typeof fn !== "function") {
-      return JSON.stringify({
+      return stringify({
         s: "runtimeError", name: "TypeError", missing: true, stack: "",
         message: mod === undefined ? "unknown module " + id : "the module does not export a function named " + handler,
       });
     }
-    const ctx = JSON.parse(ctxJson);
+    const ctx = parse(ctxJson);
     const authType = ctx.__authType;
     if (authType !== undefined) delete ctx.__authType;
     let args = ctx.arguments;
@@ -891,20 +912,21 @@
       out = e instanceof Signal ? e.out : describeThrown(e);
     }
     cur = null;
-    if (out.s === "host") return JSON.stringify(out);
+    if (out.s === "host") return stringify(out);
     out.stash = ctx.stash;
     out.args = ctx.args;
     if (s.errors !== null) out.errors = s.errors;
+    if (s.logDropped) s.logs.push("WARN - " + s.logDropped + " more console lines of this call were dropped");
     if (s.logs !== null) out.logs = s.logs;
     if (s.headers !== null) out.headers = s.headers;
     if (s.sf !== undefined) out.sf = s.sf;
     if (s.inf !== undefined) out.inf = s.inf;
     if (s.inv !== null) out.inv = s.inv;
     try {
-      return JSON.stringify(out);
+      return stringify(out);
     } catch (e) {
       if (e === null) throw e;
-      return JSON.stringify({
+      return stringify({
         s: "runtimeError", name: e.name, stack: "", logs: s.logs ?? undefined,
         message: "the handler's result, stash or arguments cannot be converted to JSON: " + e.message,
       });
@@ -919,4 +941,47 @@
   Object.defineProperty(g, "runtime", { ...hidden, value: runtime });
   Object.defineProperty(g, "extensions", { ...hidden, value: extensions });
   Object.defineProperty(g, "console", { ...hidden, value: console });
+  lockdown(g);
+
+  // --- lockdown: one request cannot change what the next one sees ------------------------------
+  // Every object reachable from the global object (the built-ins, their prototypes, JSON, the
+  // util library, the entry points) is frozen, and so is the global object. A handler that
+  // assigns to one of them (a prototype-pollution merge, `JSON.stringify = …`) gets a TypeError
+  // in its own call; later calls never see the change. Assigning `toString`, `name`, `message`…
+  // to one's own objects must keep working although the prototype's property is frozen (the
+  // "override mistake"), so those properties become accessors that define an own property.
+  function lockdown(root) {
+    const seen = new Set();
+    const todo = [root];
+    while (todo.length > 0) {
+      const o = todo.pop();
+      if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) continue;
+      seen.add(o);
+      for (const key of Reflect.ownKeys(o)) {
+        const d = Object.getOwnPropertyDescriptor(o, key);
+        if (d === undefined) continue;
+        if ("value" in d) todo.push(d.value);
+        else todo.push(d.get, d.set);
+      }
+      todo.push(Object.getPrototypeOf(o));
+    }
+    for (const o of seen) {
+      if (typeof o === "object") for (const key of OVERRIDABLE) tameOverride(o, key);
+    }
+    for (const o of seen) Object.freeze(o);
+  }
+  function tameOverride(obj, key) {
+    const d = Object.getOwnPropertyDescriptor(obj, key);
+    if (d === undefined || !("value" in d) || !d.configurable) return;
+    const value = d.value;
+    Object.defineProperty(obj, key, {
+      get() { return value; },
+      set(v) {
+        if (this === obj) throw new TypeError("cannot assign to read only property '" + String(key) + "' of a built-in");
+        Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: d.enumerable,
+      configurable: false,
+    });
+  }
 })(globalThis);

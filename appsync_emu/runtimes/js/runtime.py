@@ -1,15 +1,16 @@
-"""The APPSYNC_JS resolver runtime: quickjs-ng contexts on worker threads, JSON in and out.
+"""The APPSYNC_JS runtime: quickjs-ng contexts, JSON in and out, one clean realm per call.
 
-Each worker thread owns one `quickjs.Context` holding the prelude (`prelude.js`) and every
-resolver module (rewritten by `rewrite.py`); contexts are never touched from another thread.
-A call hands one job to the workers through a `SimpleQueue` and is woken with
-`loop.call_soon_threadsafe`, which costs less than `run_in_executor` (measured with
-`python -m appsync_emu.runtimes.js.bench`). The ctx goes in as one JSON string and the
-outcome comes back as one JSON string.
+Each engine owns one `quickjs.Context` holding the prelude (`prelude.js`) and every resolver
+module (rewritten by `rewrite.py`); a context is only ever used by one thread. The prelude
+freezes everything reachable from the global object once it is loaded, and every call
+instantiates its module afresh, so nothing one request does is visible to the next
+(docs/DECISIONS.md). The ctx goes in as one JSON string and the outcome comes back as one.
 
-quickjs-ng cannot call Python while a CPU time limit is set, so the prelude is pure JS; the
-few values only Python can compute (time-zone rules, parsed XML) are requested with a "host"
-outcome, provided to the context, and the handler is run again (see `host.py`).
+Calls run on the calling thread (the event loop) under a short CPU budget, and in worker
+processes when they need more (see `JsRuntime`). quickjs-ng cannot call Python while a CPU
+time limit is set, so the prelude is pure JS; the few values only Python can compute (time-zone
+rules, parsed XML) are requested with a "host" outcome, provided to the context, and the
+handler is run again (see `host.py`).
 
 Keys the engine puts in `ctx` besides AppSync's (`arguments`/`args`, `identity`, `source`,
 `stash`, `prev`, `result`, `error`, `info`, `request`, `env`):
@@ -26,10 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import concurrent.futures.process
 import json
+import multiprocessing
 import os
-import queue
 import re
 import struct
 import threading
@@ -52,8 +53,6 @@ from .rewrite import Factory, JsSyntaxError, rewrite_module
 #: errorType and the `file:line:col: Name: message` shape, with the real file path.
 JS_RUNTIME_ERROR_TYPE = "Code"
 
-#: Stack size of the worker threads: quickjs's own stack limit must stay well below it.
-_THREAD_STACK_BYTES = 8 * 1024 * 1024
 #: A handler may ask for this many Python-computed values (time zones, XML) in one call.
 _MAX_HOST_ROUNDS = 32
 _FRAME = re.compile(r"<input>:(\d+):(\d+)")
@@ -207,7 +206,9 @@ class _Engine:
         ctx = quickjs.Context()
         ctx.set_memory_limit(self.memory_limit)
         ctx.set_max_stack_size(self.max_stack)
-        ctx.set_time_limit(self.cpu_limit_s)
+        # Building (the prelude, its lockdown, the modules) gets the full limit even in an engine
+        # whose calls get a short budget; the calls' own limit is set once it is built.
+        ctx.set_time_limit(max(self.cpu_limit_s, limits.JS_HANDLER_CPU_LIMIT_S))
         ctx.eval(f"globalThis.__seed = {json.dumps(list(struct.unpack('<4I', os.urandom(16))))};")
         ctx.eval(self.program.prelude)
         self._ctx = ctx
@@ -218,6 +219,7 @@ class _Engine:
                 if err is not None:
                     self.load_errors[module.module_id] = err
         self._invoke = ctx.get("__invoke")
+        ctx.set_time_limit(self.cpu_limit_s)
 
     def load_module(self, module: _Module) -> ConfigError | None:
         """Evaluate one rewritten module; a ConfigError (file, line) if it does not load."""
@@ -237,9 +239,8 @@ class _Engine:
         self._provide = None
         self._ctx = None
 
-    def call(self, module_id: str, handler: str, ctx: Any) -> HandlerResult:
-        """Run one handler; never raises for anything the resolver code does."""
-        ctx_json = _ENCODER.encode(ctx)
+    def call(self, module_id: str, handler: str, ctx_json: str) -> HandlerResult:
+        """Run one handler on `ctx` (as JSON); never raises for anything the resolver code does."""
         self.interrupted = False
         for _ in range(_MAX_HOST_ROUNDS):
             try:
@@ -316,20 +317,24 @@ class _Engine:
         )
 
 
-_Job = tuple[str, str, Any, asyncio.AbstractEventLoop | None, Any]
+#: The engine of a JS worker process (one per process, built by `_start_worker`).
+_WORKER_ENGINE: _Engine | None = None
 
 
-def _deliver(fut: asyncio.Future[HandlerResult], result: HandlerResult | BaseException) -> None:
-    if fut.done():
-        return
-    if isinstance(result, BaseException):
-        fut.set_exception(result)
-    else:
-        fut.set_result(result)
+def _start_worker(program: _Program, cpu_limit_s: float, memory_limit: int) -> None:
+    """Initializer of a JS worker process: build its one engine."""
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = _Engine(program, cpu_limit_s, memory_limit)
+
+
+def _call_in_worker(module_id: str, handler: str, ctx_json: str) -> HandlerResult:
+    """Run one handler in a JS worker process; the process runs nothing else meanwhile."""
+    assert _WORKER_ENGINE is not None
+    return _WORKER_ENGINE.call(module_id, handler, ctx_json)
 
 
 class JsRuntime:
-    """APPSYNC_JS runtime: a small pool of worker threads, each with its own quickjs context.
+    """APPSYNC_JS runtime: handlers run on the calling thread under a short budget, else in worker processes.
 
     `modules` maps a module id (chosen by the engine, e.g. `Query.getPost` or a function name)
     to its code. Loading errors raise `ConfigErrors` (file and line of each), unless
@@ -337,9 +342,11 @@ class JsRuntime:
     `log(module_id, line)` receives each `console.*` line (`"INFO - text"`) on the event loop
     thread after the call; the same lines are in `HandlerResult.logs`.
 
-    `threads=0` is an opt-in for throughput: handlers then run on the calling thread (one
-    context per thread), which saves the thread hop (about half the CPU of a call, see
-    `bench.py`) but lets a runaway handler block the event loop for up to `cpu_limit_s`.
+    Worker *processes*, not threads: quickjs measures its CPU limit with `clock()`, the CPU time
+    of the whole process, so a handler sharing a process with other busy threads would be
+    stopped early. A worker runs one call at a time, so its limit is the call's own. They start
+    on the first call that needs one. `workers=0` is an opt-in for throughput: every handler
+    then runs on the calling thread under the full limit (a runaway one blocks that thread).
     """
 
     def __init__(
@@ -348,7 +355,7 @@ class JsRuntime:
         *,
         cpu_limit_s: float = limits.JS_HANDLER_CPU_LIMIT_S,
         memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES,
-        threads: int = 2,
+        workers: int = 2,
         log: LogCallback | None = None,
         defer_load_errors: bool = False,
         inline_budget_s: float = 0.0,
@@ -361,63 +368,58 @@ class JsRuntime:
         self._cpu_limit_s = cpu_limit_s
         self._memory_limit = memory_limit
         self._log = log
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
-        self._threads: list[threading.Thread] = []
-        self._inline: threading.local | None = threading.local() if threads <= 0 else None
+        self._workers = max(0, workers)
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._inline: threading.local | None = threading.local() if workers <= 0 else None
         self._inline_budget_s = inline_budget_s
-        self._budgeted: threading.local | None = threading.local() if inline_budget_s > 0 and threads > 0 else None
-        old = threading.stack_size()
-        try:
-            threading.stack_size(_THREAD_STACK_BYTES)
-            for i in range(max(0, threads)):
-                t = threading.Thread(target=self._work, name=f"appsync-js-{i}", daemon=True)
-                t.start()
-                self._threads.append(t)
-        finally:
-            threading.stack_size(old)
+        self._budgeted: threading.local | None = threading.local() if inline_budget_s > 0 and workers > 0 else None
 
     check = staticmethod(check_modules)
 
     def _engine(self) -> _Engine:
         return _Engine(self._program, self._cpu_limit_s, self._memory_limit)
 
-    def _run(self, engine: _Engine, module_id: str, handler: str, ctx: Any) -> HandlerResult:
-        err = self.load_errors.get(module_id) or engine.load_errors.get(module_id)
-        if err is not None:
-            return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(str(err), JS_RUNTIME_ERROR_TYPE))
-        return engine.call(module_id, handler, ctx)
+    def _load_error(self, module_id: str, engine: _Engine | None = None) -> HandlerResult | None:
+        err = self.load_errors.get(module_id) or (engine.load_errors.get(module_id) if engine is not None else None)
+        if err is None:
+            return None
+        return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(str(err), JS_RUNTIME_ERROR_TYPE))
 
-    def _work(self) -> None:
-        """Build this thread's engine (in the background: start-up does not wait), then serve jobs."""
-        engine = self._engine()
-        get = self._jobs.get
-        run = self._run
-        while True:
-            job = get()
-            if job is None:
-                break
-            module_id, handler, ctx, loop, fut = job
-            result: HandlerResult | BaseException
-            try:
-                result = run(engine, module_id, handler, ctx)
-            except BaseException as exc:
-                result = exc
-            if loop is None:
-                if isinstance(result, BaseException):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
-            else:
-                with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
-                    loop.call_soon_threadsafe(_deliver, fut, result)
-        engine.close()
+    def _run(self, engine: _Engine, module_id: str, handler: str, ctx_json: str) -> HandlerResult:
+        return self._load_error(module_id, engine) or engine.call(module_id, handler, ctx_json)
 
-    def _call_inline(self, local: threading.local, module_id: str, handler: str, ctx: Any) -> HandlerResult:
+    def _worker_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self._program, self._cpu_limit_s, self._memory_limit),
+                )
+            return self._pool
+
+    def _submit(self, module_id: str, handler: str, ctx_json: str) -> concurrent.futures.Future[HandlerResult]:
+        return self._worker_pool().submit(_call_in_worker, module_id, handler, ctx_json)
+
+    def _worker_failed(self, module_id: str, error: BaseException) -> HandlerResult:
+        """A worker process died (killed, crashed): start a new pool and report this call's failure."""
+        with self._pool_lock:
+            broken, self._pool = self._pool, None
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        module = self._program.modules.get(module_id)
+        where = str(module.code.path) if module is not None else module_id
+        message = f"{where}: InternalError: the JS worker process running the handler ended ({error!r})"
+        return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(message, JS_RUNTIME_ERROR_TYPE))
+
+    def _call_inline(self, local: threading.local, module_id: str, handler: str, ctx_json: str) -> HandlerResult:
         engine: _Engine | None = getattr(local, "engine", None)
         if engine is None:
             engine = local.engine = self._engine()
-        return self._run(engine, module_id, handler, ctx)
+        return self._run(engine, module_id, handler, ctx_json)
 
     def _logged(self, module_id: str, result: HandlerResult) -> HandlerResult:
         if self._log is not None and result.logs:
@@ -425,49 +427,62 @@ class JsRuntime:
                 self._log(module_id, line)
         return result
 
-    def _call_budgeted(self, local: threading.local, module_id: str, handler: str, ctx: Any) -> HandlerResult | None:
+    def _call_budgeted(
+        self, local: threading.local, module_id: str, handler: str, ctx_json: str
+    ) -> HandlerResult | None:
         """Run on the calling thread under the short budget; None if the handler needs more CPU than that."""
         engine: _Engine | None = getattr(local, "engine", None)
         if engine is None:
             engine = local.engine = _Engine(self._program, self._inline_budget_s, self._memory_limit)
-        result = self._run(engine, module_id, handler, ctx)
+        result = self._run(engine, module_id, handler, ctx_json)
         return None if engine.interrupted else result
 
     async def call(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
         """Run `handler` of `module_id` under the CPU and memory limits, never blocking the loop for long.
 
         With `inline_budget_s`, the handler first runs on the calling thread under that short CPU
-        budget (a typical handler takes ~50 µs, far less than a thread hop); one that needs more
-        is stopped and run again from the same `ctx` on a worker thread under the full limit.
+        budget (a typical handler takes ~50 µs, far less than a process hop); one that needs more
+        is stopped and run again from the same `ctx` in a worker process under the full limit.
         Handlers are functions of `ctx`, so the rerun gives what a single run would have.
         """
         if self._closed:
             raise RuntimeError("the JS runtime is closed")
+        ctx_json = _ENCODER.encode(ctx)
         if self._inline is not None:
-            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx))
+            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx_json))
         if self._budgeted is not None:
-            quick = self._call_budgeted(self._budgeted, module_id, handler, ctx)
+            quick = self._call_budgeted(self._budgeted, module_id, handler, ctx_json)
             if quick is not None:
                 return self._logged(module_id, quick)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[HandlerResult] = loop.create_future()
-        self._jobs.put((module_id, handler, ctx, loop, fut))
-        return self._logged(module_id, await fut)
+        failed = self._load_error(module_id)
+        if failed is not None:
+            return failed
+        try:
+            result = await asyncio.wrap_future(self._submit(module_id, handler, ctx_json))
+        except concurrent.futures.process.BrokenProcessPool as err:
+            result = self._worker_failed(module_id, err)
+        return self._logged(module_id, result)
 
     def call_blocking(self, module_id: str, handler: Handler, ctx: dict[str, Any]) -> HandlerResult:
         """The same as `call`, for code that is not on an event loop (tools, tests)."""
         if self._closed:
             raise RuntimeError("the JS runtime is closed")
+        ctx_json = _ENCODER.encode(ctx)
         if self._inline is not None:
-            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx))
-        fut: concurrent.futures.Future[HandlerResult] = concurrent.futures.Future()
-        self._jobs.put((module_id, handler, ctx, None, fut))
-        return self._logged(module_id, fut.result())
+            return self._logged(module_id, self._call_inline(self._inline, module_id, handler, ctx_json))
+        failed = self._load_error(module_id)
+        if failed is not None:
+            return failed
+        try:
+            result = self._submit(module_id, handler, ctx_json).result()
+        except concurrent.futures.process.BrokenProcessPool as err:
+            result = self._worker_failed(module_id, err)
+        return self._logged(module_id, result)
 
     def close(self) -> None:
-        """Stop the workers (each finishes its current call first) and free their contexts.
+        """Stop the worker processes (each finishes its current call first) and free the contexts.
 
-        With `threads=0`, only the calling thread's context is freed here; the contexts of other
+        With `workers=0`, only the calling thread's context is freed here; the contexts of other
         threads are freed when those threads end."""
         if self._closed:
             return
@@ -477,10 +492,10 @@ class JsRuntime:
             if engine is not None and local is not None:
                 engine.close()
                 del local.engine
-        for _ in self._threads:
-            self._jobs.put(None)
-        for t in self._threads:
-            t.join(timeout=self._cpu_limit_s + 5.0)
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> JsRuntime:
         return self
