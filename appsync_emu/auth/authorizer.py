@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from ..config.model import ApiKey, AuthMode, GraphQLApi
+from ..config.model import DEFAULT_REGION, ApiKey, AuthMode, GraphQLApi, LocalEndpoints
 from ..support import NOT_EMULATED
 from . import api_key, iam
 from .context import AuthContext, AuthError
@@ -34,12 +34,18 @@ class Authorizer:
         api_keys: Mapping[str, ApiKey],
         iam_credentials: Mapping[str, str],
         clock: Callable[[], float] = time.time,
+        *,
+        region: str = DEFAULT_REGION,
+        endpoints: LocalEndpoints | None = None,
     ) -> None:
         self.api = api
         self.modes = frozenset(api.auth_modes)
         self.api_keys = dict(api_keys)  # value -> key
         self.iam_credentials = dict(iam_credentials)  # access key id -> secret
         self.clock = clock
+        self.region = region  # the API's: SigV4 credential scopes must name it
+        #: This server's host:port forms, which a real-time header object's signed `host` must be.
+        self.hosts = iam.endpoint_hosts(endpoints) if endpoints is not None else None
 
     def authorize(
         self,
@@ -69,6 +75,8 @@ class Authorizer:
                 body=body,
                 source_ip=source_ip,
                 now=self.clock(),
+                region=self.region,
+                hosts=self.hosts if iam_paths else None,  # real-time header objects come with iam_paths
             )
         if authorization:
             self._not_emulated([m for m in TOKEN_MODES if m in self.modes])

@@ -1,4 +1,4 @@
-"""Verify AWS Signature Version 4 on AppSync requests (service `appsync`), without botocore.
+"""Verify AWS Signature Version 4 without botocore: AppSync's (service `appsync`) and Bedrock's.
 
 `verify_sigv4` checks an HTTP request (Authorization header, or a pre-signed query string);
 `verify_header_object` checks the header objects of the real-time protocol, which clients
@@ -6,12 +6,19 @@ sign as POSTs to the GraphQL endpoint (docs/APPSYNC.md §2.2). Both return the c
 `IamPrincipal`, or raise `SigV4Error` with the error type, text and HTTP status AWS uses:
 
 - `IncompleteSignatureException` (400): Authorization header or query parameters malformed,
-- `InvalidSignatureException` (403): wrong credential scope, date outside the allowed skew
-  (``Signature expired: …`` / ``Signature not yet current: …``), or signature mismatch
-  (AWS's sentence followed by the canonical request and string-to-sign we computed, as
-  AppSync includes them),
+- `InvalidSignatureException` (403): wrong credential scope (another service, or another
+  region than the API's: ``Credential should be scoped to a valid region, not 'eu-west-1'. ``),
+  date outside the allowed skew (``Signature expired: …`` / ``Signature not yet current: …``),
+  or signature mismatch (AWS's sentence followed by the canonical request and string-to-sign
+  we computed, as AppSync includes them). A header object signed for another host than this
+  server is a mismatch too: its canonical request is computed with the host that was called,
+  as AWS computes it with the Host it received,
 - `UnrecognizedClientException` (403): unknown access key id or wrong session token
   (``The security token included in the request is invalid.``, as AppSync replies).
+
+`emulator_credentials` turns `Settings.iam_credentials` into a `CredentialLookup` in which the
+emulator's own access key carries the session token it is handed out with, so that key signs
+only together with that token, as temporary credentials do on AWS.
 
 On the real-time channel AppSync reports signature failures as `BadRequestException`
 (observed); mapping the type is the caller's choice.
@@ -30,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from ..config.model import DEFAULT_ACCOUNT_ID
+from ..settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SESSION_TOKEN
 
 __all__ = [
     "ALGORITHM",
@@ -39,6 +47,7 @@ __all__ = [
     "IamCredential",
     "IamPrincipal",
     "SigV4Error",
+    "emulator_credentials",
     "identity_dict",
     "verify_header_object",
     "verify_sigv4",
@@ -52,6 +61,8 @@ SIGNATURE_MISMATCH = (
     " Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
 INVALID_TOKEN = "The security token included in the request is invalid."
+#: The session token that goes with each of the emulator's own access keys (the one functions get).
+SESSION_TOKENS = {DEFAULT_ACCESS_KEY_ID: DEFAULT_SESSION_TOKEN}
 NO_AUTH_HEADER = "Valid authorization header not provided."
 _QUERY_PARAMETERS = (
     "X-Amz-Algorithm",
@@ -96,6 +107,23 @@ class IamCredential:
 
 #: Access key id → its secret (or an `IamCredential`), None when the key is unknown.
 CredentialLookup = Callable[[str], "str | IamCredential | None"]
+
+
+def emulator_credentials(credentials: Mapping[str, str | IamCredential]) -> CredentialLookup:
+    """Look keys up in `credentials`; the emulator's own key comes with its session token (`SESSION_TOKENS`).
+
+    A request signed with that key must then carry exactly that `x-amz-security-token`, like
+    the temporary credentials Lambda gives a function; other keys are long-term ones (no token).
+    """
+
+    def lookup(access_key_id: str) -> str | IamCredential | None:
+        found = credentials.get(access_key_id)
+        token = SESSION_TOKENS.get(access_key_id)
+        if isinstance(found, str) and token is not None:
+            return IamCredential(found, session_token=token)
+        return found
+
+    return lookup
 
 
 @dataclass(frozen=True)
@@ -321,9 +349,15 @@ def _from_query(pairs: list[tuple[str, str]], headers: Mapping[str, str], body: 
 
 
 def _authenticate(
-    signed: _Signed, credentials: CredentialLookup, now: float | None, max_skew_s: float
+    signed: _Signed,
+    credentials: CredentialLookup,
+    now: float | None,
+    max_skew_s: float,
+    *,
+    service: str = SERVICE,
+    region: str | None = None,
 ) -> IamCredential:
-    """Check date, scope, clock skew, access key and session token; return the credential."""
+    """Check date, scope (`service`, and `region` when given), clock skew, access key and session token."""
     try:
         signed_at = _amz_date_epoch(signed.amz_date)
     except ValueError:
@@ -338,8 +372,10 @@ def _authenticate(
         )
     if not signed.region:
         raise _invalid("Credential should be scoped to a valid region. ")
-    if signed.service != SERVICE:
-        raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if region is not None and signed.region != region:
+        raise _invalid(f"Credential should be scoped to a valid region, not '{signed.region}'. ")
+    if signed.service != service:
+        raise _invalid(f"Credential should be scoped to correct service: '{service}'. ")
     if signed.terminator != "aws4_request":
         raise _invalid(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{signed.terminator}'. "
@@ -386,12 +422,36 @@ def _signing_key(secret: str, signed: _Signed) -> bytes:
     return _hmac(key, signed.terminator)
 
 
+def _host_detail(names: Sequence[str], headers: dict[str, str], hosts: Sequence[str]) -> str | None:
+    """None when the signed host names this server (one of `hosts`); else why not, after putting
+    the host that was called (`hosts[0]`) in its place, as AWS signs with the Host it received."""
+    name = "host" if "host" in names else ":authority"
+    value = headers.get(name, "")
+    if value.lower() in hosts:
+        return None
+    headers[name] = hosts[0]
+    return f"signed for host {value!r}, which is not this server ({', '.join(hosts)})"
+
+
 def _check_signature(
-    signed: _Signed, credential: IamCredential, method: str, paths: Sequence[str], headers: Mapping[str, str]
+    signed: _Signed,
+    credential: IamCredential,
+    method: str,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    hosts: Sequence[str] | None = None,
 ) -> None:
-    """Accept if the signature matches for any of `paths` and payload hashes; else raise the mismatch."""
+    """Accept if the signature matches for any of `paths` and payload hashes; else raise the mismatch.
+
+    With `hosts`, the signed host must be one of them (lower case); otherwise the request is
+    checked as if signed for `hosts[0]`, which fails, and the error shows that host.
+    """
     key = _signing_key(credential.secret_access_key, signed)
     names = signed.signed_headers.split(";")
+    wrong_host: str | None = None
+    if hosts:
+        headers = dict(headers)
+        wrong_host = _host_detail(names, headers, hosts)
     canonical_headers = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in names)
     scope = f"{signed.scope_date}/{signed.region}/{signed.service}/{signed.terminator}"
     first: tuple[str, str] | None = None
@@ -416,7 +476,7 @@ def _check_signature(
                 )
             )
             expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-            if hmac.compare_digest(expected, signed.signature.lower()):
+            if wrong_host is None and hmac.compare_digest(expected, signed.signature.lower()):
                 return
             first = first or (canonical_request, string_to_sign)
     assert first is not None
@@ -424,7 +484,7 @@ def _check_signature(
     raise _invalid(
         f"{SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n'{first[0]}'"
         f"\n\nThe String-to-Sign should have been\n'{first[1]}'\n",
-        f"signed headers missing from the request: {', '.join(missing)}" if missing else None,
+        wrong_host or (f"signed headers missing from the request: {', '.join(missing)}" if missing else None),
     )
 
 
@@ -453,24 +513,31 @@ def verify_sigv4(
     *,
     now: float | None = None,
     max_skew_s: float = 300,
+    service: str = SERVICE,
+    region: str | None = None,
+    hosts: Sequence[str] | None = None,
+    presigned: bool = True,
 ) -> IamPrincipal:
-    """Verify a SigV4-signed HTTP request for service `appsync`; any region is accepted.
+    """Verify a SigV4-signed HTTP request for `service`, scoped to `region` (None: any region).
 
     `path` is the raw (still percent-encoded) request path and `query` the raw query
     string, as sent. Header names may be in any case; a header sent several times should
-    be passed with its values joined by ",". The signature may be in the Authorization
-    header or in a pre-signed query string (`X-Amz-Signature`, whose `X-Amz-Expires`
-    replaces the clock-skew limit for past dates). `x-amz-content-sha256` is honoured
-    when present (`UNSIGNED-PAYLOAD` or the body's hash).
+    be passed with its values joined by ",". The signed `host` is the request's Host header,
+    so a request signed for another host is a signature mismatch; for headers that are not
+    the request's own (a real-time header object), pass `hosts`, this server's host:port
+    forms in lower case, and the signed host must be one of them. The signature may be in
+    the Authorization header or, when `presigned`, in a pre-signed query string
+    (`X-Amz-Signature`, whose `X-Amz-Expires` replaces the clock-skew limit for past dates).
+    `x-amz-content-sha256` is honoured when present (`UNSIGNED-PAYLOAD` or the body's hash).
     """
     lowered = {name.lower(): str(value) for name, value in headers.items()}
     pairs = _query_pairs(query)
-    if any(key == "X-Amz-Signature" for key, _ in pairs):
+    if presigned and any(key == "X-Amz-Signature" for key, _ in pairs):
         signed = _from_query(pairs, lowered, body)
     else:
         signed = _from_authorization(lowered, query, body)
-    credential = _authenticate(signed, credentials, now, max_skew_s)
-    _check_signature(signed, credential, method, (path,), lowered)
+    credential = _authenticate(signed, credentials, now, max_skew_s, service=service, region=region)
+    _check_signature(signed, credential, method, (path,), lowered, hosts)
     return _principal(signed, credential)
 
 
@@ -487,6 +554,8 @@ def verify_header_object(
     credentials: CredentialLookup,
     now: float | None = None,
     max_skew_s: float = 300,
+    region: str | None = None,
+    hosts: Sequence[str] | None = None,
 ) -> IamPrincipal:
     """Verify a real-time header object: the signed headers of a POST to the GraphQL endpoint.
 
@@ -495,10 +564,12 @@ def verify_header_object(
     Amplify and subscription-link sign `{endpoint}/connect` and `{endpoint}` (the endpoint's
     own path); gql always signs `/graphql/connect` and `/graphql`. The signature is checked
     against `path` and then gql's fixed path, so both kinds of client pass whatever path the
-    API is served on. The signed `host` is the one in the object.
+    API is served on. The signed `host` is the one in the object; with `hosts` (this server's
+    host:port forms, lower case) it must be one of them, and the credential must be scoped to
+    `region` when given.
     """
     lowered = {name.lower(): str(value) for name, value in header_obj.items()}
     signed = _from_authorization(lowered, "", body)
-    credential = _authenticate(signed, credentials, now, max_skew_s)
-    _check_signature(signed, credential, "POST", _header_object_paths(path), lowered)
+    credential = _authenticate(signed, credentials, now, max_skew_s, region=region)
+    _check_signature(signed, credential, "POST", _header_object_paths(path), lowered, hosts)
     return _principal(signed, credential)

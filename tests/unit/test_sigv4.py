@@ -18,10 +18,12 @@ from appsync_emu.auth.sigv4 import (
     IamCredential,
     IamPrincipal,
     SigV4Error,
+    emulator_credentials,
     identity_dict,
     verify_header_object,
     verify_sigv4,
 )
+from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN
 
 ACCESS_KEY = "AKIAEMULATOR0000001"
 SECRET = "emulator-secret-key"
@@ -379,3 +381,87 @@ def test_stale_header_object_has_expired(gql_auth: AppSyncIAMAuthentication) -> 
     with pytest.raises(SigV4Error) as caught:
         verify_header_object(header, path="/graphql/connect", body=b"{}", credentials=KEYS.get, now=time.time() + 600)
     assert caught.value.message.startswith("Signature expired: ")
+
+
+# --- The API's region, this server's host, the emulator's session token -------------------------
+
+
+def test_a_scope_in_another_region_than_the_apis_is_refused_with_awss_text() -> None:
+    assert verify_sigv4("POST", "/graphql", "", sign(), BODY, KEYS.get, region="us-east-1").region == "us-east-1"
+    with pytest.raises(SigV4Error) as caught:
+        verify_sigv4("POST", "/graphql", "", sign(region="eu-west-1"), BODY, KEYS.get, region="us-east-1")
+    assert (caught.value.error_type, caught.value.status) == ("InvalidSignatureException", 403)
+    assert caught.value.message == "Credential should be scoped to a valid region, not 'eu-west-1'. "
+
+
+def test_a_request_signed_for_another_host_is_a_mismatch_showing_the_host_called() -> None:
+    headers = sign(url="http://appsync.example.com/graphql")
+    headers["Host"] = HOST  # sent to this server anyway
+    error = rejected(headers)
+    assert error.error_type == "InvalidSignatureException"
+    assert error.message.startswith(SIGNATURE_MISMATCH) and f"\nhost:{HOST}\n" in error.message
+
+
+def test_the_service_can_be_bedrock() -> None:
+    headers = sign(url=f"http://{HOST}/model/m%3A0/converse", service="bedrock")
+    principal = verify_sigv4("POST", "/model/m%3A0/converse", "", headers, BODY, KEYS.get, service="bedrock")
+    assert principal.access_key_id == ACCESS_KEY
+    with pytest.raises(SigV4Error) as caught:
+        verify_sigv4("POST", "/model/m%3A0/converse", "", sign(service="appsync"), BODY, KEYS.get, service="bedrock")
+    assert caught.value.message == "Credential should be scoped to correct service: 'bedrock'. "
+
+
+def test_pre_signed_urls_can_be_refused() -> None:
+    request = AWSRequest(method="POST", url=f"http://{HOST}/graphql")
+    SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET, TOKEN), "appsync", "us-east-1", expires=60).add_auth(request)
+    parts = urlsplit(request.url)
+    with pytest.raises(SigV4Error) as caught:
+        verify_sigv4("POST", parts.path, parts.query, {"host": HOST}, b"", KEYS.get, presigned=False)
+    assert caught.value.error_type == "UnauthorizedException"
+
+
+def test_the_emulators_own_key_signs_only_with_its_session_token() -> None:
+    lookup = emulator_credentials({DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY, ACCESS_KEY: SECRET})
+    assert lookup(DEFAULT_ACCESS_KEY_ID) == IamCredential(
+        DEFAULT_SECRET_ACCESS_KEY, session_token=DEFAULT_SESSION_TOKEN
+    )
+    assert lookup(ACCESS_KEY) == SECRET  # a key of the user's own: long-term, no token
+    assert lookup("AKIAUNKNOWN") is None
+
+    def signed(token: str | None) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=f"http://{HOST}/graphql", data=BODY)
+        SigV4Auth(
+            Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, token), "appsync", "us-east-1"
+        ).add_auth(request)
+        return {**dict(request.headers.items()), "host": HOST}
+
+    assert verify_sigv4("POST", "/graphql", "", signed(DEFAULT_SESSION_TOKEN), BODY, lookup).session_token
+    for token in (None, "another-token"):
+        with pytest.raises(SigV4Error) as caught:
+            verify_sigv4("POST", "/graphql", "", signed(token), BODY, lookup)
+        assert (caught.value.error_type, caught.value.status) == ("UnrecognizedClientException", 403)
+        assert caught.value.message == "The security token included in the request is invalid."
+
+
+SERVER_HOSTS = ("127.0.0.1:4000", "localhost:4000", "[::1]:4000")
+
+
+def test_a_header_object_must_be_signed_for_this_servers_host(gql_auth: AppSyncIAMAuthentication) -> None:
+    header = gql_auth.get_headers()
+    connect = {"path": "/graphql/connect", "body": b"{}", "credentials": KEYS.get}
+    verify_header_object(header, hosts=SERVER_HOSTS, **connect)  # type: ignore[arg-type]
+    session = get_session()
+    session.set_credentials(ACCESS_KEY, SECRET, TOKEN)
+    for host in ("localhost:4000", "[::1]:4000"):
+        other_form = AppSyncIAMAuthentication(host=host, region_name="us-east-1", session=session).get_headers()
+        verify_header_object(other_form, hosts=SERVER_HOSTS, **connect)  # type: ignore[arg-type]
+    elsewhere = AppSyncIAMAuthentication(host="abc.appsync-api.us-east-1.amazonaws.com", session=session)
+    with pytest.raises(SigV4Error) as caught:
+        verify_header_object(elsewhere.get_headers(), hosts=SERVER_HOSTS, **connect)  # type: ignore[arg-type]
+    error = caught.value
+    assert (error.error_type, error.status) == ("InvalidSignatureException", 403)
+    assert error.message.startswith(SIGNATURE_MISMATCH) and "\nhost:127.0.0.1:4000\n" in error.message
+    assert error.detail is not None and "abc.appsync-api.us-east-1.amazonaws.com" in error.detail
+    with pytest.raises(SigV4Error) as caught:
+        verify_header_object(header, region="eu-west-1", **connect)  # type: ignore[arg-type]
+    assert caught.value.message == "Credential should be scoped to a valid region, not 'us-east-1'. "
