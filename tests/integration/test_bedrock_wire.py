@@ -30,17 +30,25 @@ from appsync_emu.llm import LLMBackend
 from appsync_emu.llm.bedrock import BedrockBackend
 from appsync_emu.llm.fake import FakeBackend
 from appsync_emu.llm.wire import bedrock_routes
+from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 #: A read timeout: botocore's while waiting for headers, urllib3's while iterating a stream.
 TIMEOUTS = (ReadTimeoutError, Urllib3ReadTimeoutError)
 MESSAGES = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
+#: The credentials the emulator hands functions, which its Bedrock routes require by default.
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+    "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
+    "AWS_SESSION_TOKEN": DEFAULT_SESSION_TOKEN,
+}
 
 
 @contextmanager
-def serve(backend: LLMBackend) -> Iterator[str]:
-    """Run the routes for `backend` under uvicorn on an ephemeral loopback port, in a thread."""
-    app = Starlette(routes=bedrock_routes(backend))
+def serve(backend: LLMBackend, **routes: Any) -> Iterator[str]:
+    """Run the routes for `backend` (`bedrock_routes(backend, **routes)`) under uvicorn on an ephemeral
+    loopback port, in a thread."""
+    app = Starlette(routes=bedrock_routes(backend, **routes))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
@@ -60,13 +68,14 @@ def serve(backend: LLMBackend) -> Iterator[str]:
 
 
 def client(url: str, **config: Any) -> Any:
-    """A plain boto3 bedrock-runtime client with dummy credentials and no retries."""
+    """A plain boto3 bedrock-runtime client with the emulator's dummy credentials and no retries."""
     return boto3.client(
         "bedrock-runtime",
         region_name="us-east-1",
         endpoint_url=url,
-        aws_access_key_id="fake",
-        aws_secret_access_key="fake",
+        aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+        aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+        aws_session_token=DEFAULT_SESSION_TOKEN,
         config=Config(retries={"total_max_attempts": 1}, **config),
     )
 
@@ -119,8 +128,8 @@ def url_b(url_a: str) -> Iterator[str]:
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
         ):
             mp.delenv(name, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "fake")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+        for name, value in EMULATOR_CREDENTIALS.items():
+            mp.setenv(name, value)
         mp.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
         backend = BedrockBackend(region="us-east-1", endpoint_url=url_a, read_timeout=3)
@@ -363,8 +372,8 @@ def test_bedrock_backend_cancels_downstream_when_the_client_gives_up(
 
 
 async def test_bedrock_backend_in_process(url_a: str, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "fake")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+    for name, value in EMULATOR_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     fake.set_reply("In process.")
     backend = BedrockBackend(region="us-east-1", endpoint_url=url_a)
@@ -385,6 +394,33 @@ async def test_bedrock_backend_in_process(url_a: str, fake: FakeBackend, monkeyp
         )
     finally:
         await backend.aclose()
+
+
+def test_routes_accept_the_credentials_and_region_they_are_given(fake: FakeBackend) -> None:
+    fake.set_reply("Signed.")
+    with serve(fake, credentials={"AKIACUSTOMKEY0000000": "custom-secret"}, region="eu-west-1") as url:
+
+        def converse(region: str, key: str = "AKIACUSTOMKEY0000000", secret: str = "custom-secret") -> Any:
+            bedrock = boto3.client(
+                "bedrock-runtime",
+                region_name=region,
+                endpoint_url=url,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                config=Config(retries={"total_max_attempts": 1}),
+            )
+            return bedrock.converse(modelId=MODEL, messages=MESSAGES)
+
+        assert converse("eu-west-1")["output"]["message"]["content"] == [{"text": "Signed."}]
+        with pytest.raises(ClientError) as caught:
+            converse("us-east-1")
+        assert caught.value.response["Error"] == {
+            "Code": "InvalidSignatureException",
+            "Message": "Credential should be scoped to a valid region, not 'us-east-1'. ",
+        }
+        with pytest.raises(ClientError) as caught:
+            converse("eu-west-1", DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
+        assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
 # --- speed ---------------------------------------------------------------------------------------
