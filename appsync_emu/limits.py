@@ -15,8 +15,27 @@ MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 MAX_RESOLVERS_PER_REQUEST = 10_000
 #: Functions in one pipeline resolver. AppSync: 10.
 MAX_PIPELINE_FUNCTIONS = 10
-#: Parsed-and-validated documents kept in memory (not an AppSync limit: our cache size).
+#: Parsed-and-validated documents kept in memory (not an AppSync limit: our cache size) ...
 DOCUMENT_CACHE_SIZE = 1024
+#: ... and the query text they may hold together; a longer query is served but not kept.
+DOCUMENT_CACHE_BYTES = 8 * 1024 * 1024
+DOCUMENT_CACHE_MAX_QUERY_BYTES = 256 * 1024
+
+# --- What one request may ask of the parser and validator (ours: AppSync publishes none) ---
+# Chosen so that parsing and validating any accepted document costs at most ~50 ms of CPU
+# (docs/RELIABILITY.md); real clients' documents are far below them.
+#: Query text of one request.
+MAX_QUERY_BYTES = 1024 * 1024
+#: Lexical tokens of one document (graphql-core stops parsing past it).
+MAX_QUERY_TOKENS = 5_000
+#: Aliased fields, directives and variable definitions in one document.
+MAX_QUERY_ALIASES = 500
+MAX_QUERY_DIRECTIVES = 200
+MAX_QUERY_VARIABLES = 200
+#: Selection-set nesting of one document (AppSync's own `QueryDepthLimit` goes up to 75).
+MAX_QUERY_DEPTH = 100
+#: Nesting of the request's JSON (the body, `variables`).
+MAX_JSON_DEPTH = 64
 
 # --- Real-time (WebSocket) ------------------------------------------------------------
 #: Subscriptions per WebSocket connection. AppSync: 100.

@@ -3,7 +3,8 @@
 AppSync writes request and field logs to CloudWatch; the emulator writes them to stderr in
 one format (`configure`). uvicorn logs each WebSocket upgrade with its query string, which
 for AppSync clients carries the auth header object (`header=<base64 JSON with the API key or
-signature>`); `quiet_credentials` rewrites those values before any handler sees them.
+signature>`); `quiet_credentials` rewrites those values before any handler sees them, and
+turns uvicorn's traceback for a client's invalid UTF-8 frame into one line.
 """
 
 from __future__ import annotations
@@ -139,18 +140,22 @@ def info(logger: logging.Logger, message: str) -> None:
     handler.add(f"{formatter.stamp(time.time())} INFO  {logger.name}: {message}\n")
 
 
-class _RedactCredentials(logging.Filter):
-    """Replaces credential-bearing query values in a record's message arguments with `…`."""
+class _UvicornLines(logging.Filter):
+    """Replaces credential-bearing query values in uvicorn's lines with `…`, and keeps a client's bad
+    frame to one line (uvicorn logs a traceback for every invalid UTF-8 frame a client sends)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(isinstance(a, str) and "=" in a for a in record.args):
             record.args = tuple(_SECRET_PARAMETERS.sub(r"\1=…", a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str) and "header=" in record.msg:
             record.msg = _SECRET_PARAMETERS.sub(r"\1=…", record.msg)
+        if record.exc_info and isinstance(record.msg, str) and record.msg.startswith("Invalid UTF-8"):
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
 
-_FILTER = _RedactCredentials()
+_FILTER = _UvicornLines()
 
 
 def quiet_credentials() -> None:

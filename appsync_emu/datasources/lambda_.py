@@ -13,6 +13,7 @@ them); this module knows nothing of resolver kinds.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from .. import limits
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
     from ..services import Services
 
 UNHANDLED = "Lambda:Unhandled"
+#: A function answered something JSON cannot carry (NaN, Infinity): our errorType (docs/DECISIONS.md).
+INVALID_RESPONSE = {
+    "message": "The function's response is not valid JSON: NaN, Infinity and -Infinity have no JSON form",
+    "type": "Lambda:InvalidResponse",
+}
+
+
+def _is_json(value: Any) -> bool:
+    """Whether `value` has a JSON form (Python's json writes NaN and Infinity, which no JSON parser reads)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _function_error(payload: Any) -> dict[str, Any]:
@@ -81,6 +96,8 @@ class LambdaDataSource:
             return DataSourceResult(None, _service_error(err))
         if result.function_error:
             return DataSourceResult(None, _function_error(result.payload))
+        if not _is_json(result.payload):
+            return DataSourceResult(None, INVALID_RESPONSE)
         return DataSourceResult(result.payload)
 
     async def _run_batch(self, payloads: list[Any]) -> list[DataSourceResult]:

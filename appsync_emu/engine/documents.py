@@ -1,23 +1,32 @@
-"""A cache of parsed and validated GraphQL documents, keyed by query text.
+"""A cache of parsed and validated GraphQL documents, keyed by query text, and the limits on them.
 
 graphql-core's `validate()` costs about half a millisecond even for a trivial query
 (docs/APPSYNC.md §12), which alone would cap the HTTP path near 2k requests/s; clients send
 the same few documents over and over, so each text is parsed and validated once. With
 `IntrospectionConfig: DISABLED`, `__schema` and `__type` fail validation as AppSync's do.
+
+No document may make the server slow or big (docs/RELIABILITY.md): its size and tokens are
+capped before parsing, its aliases, directives, variables and depth before validating, a
+large new document is parsed and validated on a thread so the event loop keeps serving, and
+the cache is bounded in bytes as well as entries.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    SelectionSetNode,
+    VariableDefinitionNode,
     parse,
     validate,
 )
@@ -90,36 +99,108 @@ class NoIntrospection(ValidationRule):
             self.report_error(GraphQLError(f"Cannot query field '{name}' on type '{type_name}'.", node))
 
 
+#: Query text up to this size is parsed and validated on the loop (it takes well under a millisecond).
+_INLINE_PREPARE_BYTES = 4096
+
+
+def _request_error(message: str) -> PreparedDocument:
+    return PreparedDocument(None, [{"path": None, "locations": None, "message": message}])
+
+
+def shape_problem(document: DocumentNode) -> str | None:
+    """Why the document asks more of the validator and executor than any request may, if it does."""
+    aliases = directives = variables = 0
+    deepest = 0
+    todo: list[tuple[Node, int]] = [(document, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, FieldNode) and node.alias is not None:
+            aliases += 1
+        elif isinstance(node, DirectiveNode):
+            directives += 1
+        elif isinstance(node, VariableDefinitionNode):
+            variables += 1
+        if isinstance(node, SelectionSetNode):
+            depth += 1
+            deepest = max(deepest, depth)
+        for key in node.keys:
+            value = getattr(node, key, None)
+            if isinstance(value, Node):
+                todo.append((value, depth))
+            elif isinstance(value, (list, tuple)):
+                todo.extend((item, depth) for item in value if isinstance(item, Node))
+    for count, limit, what in (
+        (aliases, limits.MAX_QUERY_ALIASES, "aliases"),
+        (directives, limits.MAX_QUERY_DIRECTIVES, "directives"),
+        (variables, limits.MAX_QUERY_VARIABLES, "variable definitions"),
+        (deepest, limits.MAX_QUERY_DEPTH, "levels of nested selections"),
+    ):
+        if count > limit:
+            return f"Query too complex: {count} {what}, more than the {limit} the emulator accepts"
+    return None
+
+
 class DocumentCache:
-    """LRU cache from query text to `PreparedDocument` for one schema."""
+    """LRU cache from query text to `PreparedDocument` for one schema, bounded in entries and bytes."""
 
     def __init__(
-        self, schema: GraphQLSchema, size: int = limits.DOCUMENT_CACHE_SIZE, *, introspection: bool = True
+        self,
+        schema: GraphQLSchema,
+        size: int = limits.DOCUMENT_CACHE_SIZE,
+        *,
+        introspection: bool = True,
+        max_bytes: int = limits.DOCUMENT_CACHE_BYTES,
     ) -> None:
         self.schema = schema
         self.size = size
+        self.max_bytes = max_bytes
         self.rules = appsync_validation_rules() + (() if introspection else (NoIntrospection,))
         self._items: OrderedDict[str, PreparedDocument] = OrderedDict()
+        self._bytes = 0
 
-    def get(self, query: str) -> PreparedDocument:
-        """The prepared document for `query`, parsing and validating it on first sight."""
-        items = self._items
-        prepared = items.get(query)
+    async def get(self, query: str) -> PreparedDocument:
+        """The prepared document for `query`, parsing and validating it on first sight (on a thread if large)."""
+        prepared = self._items.get(query)
         if prepared is not None:
-            items.move_to_end(query)
+            self._items.move_to_end(query)
             return prepared
-        prepared = self._prepare(query)
-        items[query] = prepared
-        if len(items) > self.size:
-            items.popitem(last=False)
+        if len(query) <= _INLINE_PREPARE_BYTES:
+            prepared = self.prepare(query)
+        else:
+            prepared = await asyncio.to_thread(self.prepare, query)
+        self._keep(query, prepared)
         return prepared
 
-    def _prepare(self, query: str) -> PreparedDocument:
+    def _keep(self, query: str, prepared: PreparedDocument) -> None:
+        if len(query) > limits.DOCUMENT_CACHE_MAX_QUERY_BYTES or query in self._items:
+            return
+        items = self._items
+        items[query] = prepared
+        self._bytes += len(query)
+        while len(items) > self.size or self._bytes > self.max_bytes:
+            old, _ = items.popitem(last=False)
+            self._bytes -= len(old)
+
+    def prepare(self, query: str) -> PreparedDocument:
+        """Parse, check the limits, validate (pure: safe on any thread)."""
+        if len(query.encode()) > limits.MAX_QUERY_BYTES:
+            return _request_error(
+                f"Query too large: {len(query.encode())} bytes, more than the {limits.MAX_QUERY_BYTES} "
+                "the emulator accepts"
+            )
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=limits.MAX_QUERY_TOKENS)
         except GraphQLError as err:
             return PreparedDocument(None, [format_request_error(err)])
-        errors = validate(self.schema, document, self.rules)
+        except RecursionError:
+            return _request_error("Query too complex: nested too deeply to parse")
+        problem = shape_problem(document)
+        if problem is not None:
+            return _request_error(problem)
+        try:
+            errors = validate(self.schema, document, self.rules)
+        except RecursionError:
+            return _request_error("Query too complex: nested too deeply to validate")
         if errors:
             return PreparedDocument(None, [format_request_error(e, _node_path(document, e)) for e in errors])
         operations: dict[str | None, OperationDefinitionNode] = {}

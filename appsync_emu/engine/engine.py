@@ -18,6 +18,7 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
@@ -119,7 +120,7 @@ class Engine:
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, auth: AuthContext
     ) -> ExecutionOutcome:
         """Run a query or mutation; subscriptions are refused (they need the real-time endpoint)."""
-        prepared = self.documents.get(query)
+        prepared = await self.documents.get(query)
         if prepared.document is None:
             return ExecutionOutcome(400, {"data": None, "errors": prepared.errors})
         op = prepared.operation(operation_name)
@@ -178,7 +179,7 @@ class Engine:
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, auth: AuthContext
     ) -> SubscriptionSpec | list[dict[str, Any]]:
         """Validate, authorize and run the subscription resolver of a `start`; errors as AppSync sends them."""
-        prepared = self.documents.get(query)
+        prepared = await self.documents.get(query)
         if prepared.document is None:
             return prepared.errors
         op = prepared.operation(operation_name)
@@ -206,7 +207,10 @@ class Engine:
         if rule is not None and not rule.allows(auth):
             err = unauthorized_field(field_name, sub_type.name)
             return [{"errorType": err.error_type, "message": err.message}]
-        arguments = get_argument_values(gql_field, node, coerced)
+        try:
+            arguments = get_argument_values(gql_field, node, coerced)
+        except GraphQLError as err:  # e.g. a variable's default of null for a non-null argument
+            return [format_request_error(err)]
         if not self.null_arguments_filter:
             arguments = {k: v for k, v in arguments.items() if v is not None}
         spec = SubscriptionSpec(

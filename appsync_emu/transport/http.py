@@ -25,6 +25,7 @@ from .. import limits, logs
 from ..auth.authorizer import Authorizer
 from ..auth.context import AuthError
 from ..engine.engine import Engine, ExecutionOutcome
+from . import json_input
 
 log = logging.getLogger("appsync_emu.request")
 
@@ -41,11 +42,13 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_DECODER = json.JSONDecoder()
 
 
 def _dumps(body: Any) -> bytes:
-    return _ENCODER.encode(body).encode()
+    try:
+        return _ENCODER.encode(body).encode()
+    except UnicodeEncodeError:  # a lone surrogate from a data source or function: never a 500
+        return _ENCODER.encode(body).encode(errors="replace")
 
 
 def request_id() -> str:
@@ -174,9 +177,11 @@ class GraphQLHttpEndpoint:
         except AuthError as err:
             return _error_outcome(err.status, err.error_type, err.message)
         try:
-            body = _DECODER.decode(raw.decode())  # UTF-8 only, as AppSync's JSON bodies are
-        except ValueError:  # UnicodeDecodeError included
+            body = json_input.loads(raw.decode())  # UTF-8 only, as AppSync's JSON bodies are
+        except (json_input.NotJson, UnicodeDecodeError):
             body = None
+        except json_input.BadJson as err:
+            return _error_outcome(400, _MALFORMED[1], f"Unable to parse GraphQL query: {err}.")
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return _error_outcome(*_MALFORMED)
         variables = body.get("variables")

@@ -27,7 +27,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -42,6 +41,7 @@ from ..auth.authorizer import Authorizer
 from ..auth.context import AuthContext, AuthError
 from ..engine.engine import Engine
 from ..pubsub.registry import PubSub
+from . import json_input
 from .realtime_protocol import (
     KA_FRAME,
     Action,
@@ -71,8 +71,8 @@ def decode_header_object(value: str) -> dict[str, Any] | None:
     text = value.strip().replace("-", "+").replace("_", "/").replace(" ", "+")
     text += "=" * (-len(text) % 4)
     try:
-        obj = json.loads(base64.b64decode(text))
-    except (binascii.Error, ValueError):
+        obj = json_input.loads(base64.b64decode(text).decode())
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and BadJson are ValueErrors
         return None
     return obj if isinstance(obj, dict) else None
 

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 from .. import limits
+from . import json_input
 
 KA_FRAME = '{"type":"ka"}'
 
@@ -136,9 +137,11 @@ class RealtimeConnection:
             self._deferred.append(text)
             return []
         try:
-            msg = json.loads(text)
-        except ValueError:
+            msg = json_input.loads(text)
+        except json_input.NotJson:
             return [SendFrame(error_frame([_bad_request("Unable to parse the message: it is not valid JSON")]))]
+        except json_input.BadJson as err:
+            return [SendFrame(error_frame([_bad_request(f"Unable to parse the message: {err}")]))]
         if not isinstance(msg, dict):
             return [SendFrame(error_frame([_bad_request("A message must be a JSON object")]))]
         kind = msg.get("type")
@@ -181,9 +184,11 @@ class RealtimeConnection:
         request: Any = None
         if isinstance(data, str):
             try:
-                request = json.loads(data)
-            except ValueError:
+                request = json_input.loads(data)
+            except json_input.NotJson:
                 request = None
+            except json_input.BadJson as err:
+                return [SendFrame(error_frame([_bad_request(f"Unable to parse the start's data: {err}")], id))]
         if not isinstance(request, dict) or not isinstance(request.get("query"), str):
             return [SendFrame(error_frame([unsupported("unknown")], id))]
         variables = request.get("variables")
