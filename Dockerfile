@@ -2,7 +2,7 @@
 # with the `aws` extra (boto3, which AWS Lambda's Python runtime provides to functions) and
 # run `appsync-emu serve` on the mounted project. Without a mount it serves the showcase.
 #   docker build -t appsync-emu .
-#   docker run --rm -p 4000:4000 -v "$PWD:/app" appsync-emu
+#   docker run --rm -p 127.0.0.1:4000:4000 -v "$PWD:/app" appsync-emu   (loopback only: see docs/SECURITY.md)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

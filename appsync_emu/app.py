@@ -32,6 +32,7 @@ from .settings import Settings
 from .support import Gap, find_gaps
 from .transport.front import REALTIME_PATHS, ASGIApp, FrontDoor
 from .transport.http import GraphQLHttpEndpoint
+from .transport.origins import EmulatorRoutesGuard, OriginPolicy
 from .transport.realtime import RealtimeEndpoint
 
 log = logging.getLogger("appsync_emu")
@@ -149,10 +150,12 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         query_depth_limit=api.query_depth_limit,
     )
     authorizer = Authorizer(api, {k.value: k for k in api.api_keys if k.value}, settings.iam_credentials)
+    origins = OriginPolicy(settings.allow_origins)
     realtime = RealtimeEndpoint(
         engine,
         authorizer,
         pubsub,
+        origins=origins,
         keepalive_s=settings.keepalive_s,
         connection_timeout_ms=settings.connection_timeout_ms,
         max_subscriptions=settings.max_subscriptions,
@@ -163,7 +166,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     demo_dir = demo if settings.demo and demo.is_dir() else None
     routes: dict[tuple[str, str], ASGIApp] = {("http", "/graphql"): http}
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
-    fallback = Starlette(routes=extra_routes(project, endpoints, services, demo_dir))
+    fallback = EmulatorRoutesGuard(Starlette(routes=extra_routes(project, endpoints, services, demo_dir)), origins)
     return Emulator(
         project,
         endpoints,
@@ -205,7 +208,6 @@ def extra_routes(
                 "apiKeys": keys,
                 "bedrockUrl": endpoints.bedrock_url,
             },
-            headers={"access-control-allow-origin": "*"},
         )
 
     routes.append(Route("/_emu/config", config))

@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-prewarm", action="store_true", help="do not start one worker per function at start-up")
     serve.add_argument("--failure-log", type=Path, default=None, help="append async failure records to this JSONL file")
     serve.add_argument("--shutdown-grace", type=float, default=None, help="seconds to finish async work on shutdown")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from this origin (https://app.example:3000; * for any) open real-time connections; "
+        "loopback origins and the emulator's own are always allowed",
+    )
     serve.add_argument("--tls-cert", type=Path, default=None, help="serve https/wss with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, default=None, help="private key for --tls-cert (PEM)")
     serve.add_argument(
@@ -140,6 +148,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         prewarm_functions=not args.no_prewarm,
         strict=args.strict,
+        allow_origins=tuple(args.allow_origin),
     )
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive

@@ -43,6 +43,10 @@ class Settings:
     lambda_retry_delays_s: tuple[float, ...] = limits.LAMBDA_RETRY_DELAYS_S
     lambda_max_concurrency: int = limits.LAMBDA_DEFAULT_CONCURRENCY
     failure_log: Path | None = None
+    #: Keep accepted Event invocations in `<template dir>/.appsync-emu/async-invocations.sqlite3`, so a
+    #: crashed emulator takes them up on its next start (docs/LAMBDA.md). `APPSYNC_EMU_ASYNC_JOURNAL=0` also
+    #: turns it off.
+    async_journal: bool = True
     #: Start one worker per function once the server is ready, so the first invocation is warm
     #: (the CLI does; fixtures do not, so tests see Lambda's cold starts).
     prewarm_functions: bool = False
@@ -51,6 +55,8 @@ class Settings:
     llm: str | None = None  # "fake" (default) | "bedrock"; env APPSYNC_EMU_LLM
     llm_settings: dict[str, Any] = field(default_factory=dict)
     # serving
+    #: Web origins besides loopback ones and the emulator's own that may open real-time connections ("*": any).
+    allow_origins: tuple[str, ...] = ()
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     log_level: str = "info"

@@ -42,6 +42,8 @@ from ..auth.context import AuthContext, AuthError
 from ..engine.engine import Engine
 from ..pubsub.registry import PubSub
 from . import json_input
+from .origins import OriginPolicy
+from .origins import header as scope_header
 from .realtime_protocol import (
     KA_FRAME,
     Action,
@@ -302,8 +304,10 @@ class RealtimeEndpoint:
         max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION,
         max_pending: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION,
         lifetime_s: float = limits.CONNECTION_LIFETIME_S,
+        origins: OriginPolicy | None = None,
     ) -> None:
         self.engine = engine
+        self.origins = origins or OriginPolicy()
         self.authorizer = authorizer
         self.pubsub = pubsub
         self.keepalive_s = keepalive_s
@@ -326,6 +330,15 @@ class RealtimeEndpoint:
         client = scope.get("client")
         self.connection_count += 1
         number = self.connection_count
+        if not self.origins.websocket(scope):
+            log.info(
+                "ws#%d from %s refused: Origin %s (allow it with --allow-origin)",
+                number,
+                client,
+                scope_header(scope, b"origin"),
+            )
+            await send({"type": "websocket.close", "code": 1008})  # before accept: uvicorn answers 403
+            return
         if offered and "graphql-ws" not in offered:
             log.info("ws#%d from %s refused: subprotocol %s (AppSync speaks graphql-ws)", number, client, offered)
             await send({"type": "websocket.accept"})

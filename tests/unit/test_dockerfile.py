@@ -52,4 +52,5 @@ def test_copied_paths_exist_and_install_matches_the_readme() -> None:
 
 
 def test_readme_shows_the_docker_run_command() -> None:
-    assert 'docker run --rm -p 4000:4000 -v "$PWD:/app" appsync-emu' in README
+    assert 'docker run --rm -p 127.0.0.1:4000:4000 -v "$PWD:/app" appsync-emu' in README
+    assert "docker run --rm -p 4000:4000" not in README  # every interface would hand the keys to the network
