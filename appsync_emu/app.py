@@ -160,6 +160,8 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         connection_timeout_ms=settings.connection_timeout_ms,
         max_subscriptions=settings.max_subscriptions,
         max_pending=settings.max_pending_frames,
+        max_pending_bytes=settings.max_pending_bytes,
+        stall_timeout_s=settings.subscriber_stall_timeout_s,
     )
     http = GraphQLHttpEndpoint(engine, authorizer, fanout_pending=realtime.flusher.has_pending)
     demo = project.template_path.parent / "demo"

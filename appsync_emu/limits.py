@@ -48,8 +48,12 @@ CONNECTION_TIMEOUT_MS = 300_000
 KEEP_ALIVE_INTERVAL_S = 60.0
 #: WebSocket connection lifetime. AppSync: 24 h.
 CONNECTION_LIFETIME_S = 24 * 3600.0
-#: Frames waiting for one slow subscriber before we drop its connection (our policy, not AppSync's).
+#: Frames, and bytes of frames, waiting for one slow subscriber before we drop its connection (our
+#: policy, not AppSync's: it drops slow subscribers without saying when).
 MAX_PENDING_FRAMES_PER_CONNECTION = 10_000
+MAX_PENDING_BYTES_PER_CONNECTION = 16 * 1024 * 1024
+#: A subscriber whose socket takes nothing for this long (its buffers full) is dropped.
+SUBSCRIBER_STALL_TIMEOUT_S = 30.0
 
 # --- Resolver code --------------------------------------------------------------------
 #: CPU time one APPSYNC_JS handler call may use (AppSync does not publish a figure).

@@ -28,6 +28,8 @@ class Settings:
     connection_timeout_ms: int = limits.CONNECTION_TIMEOUT_MS
     max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION
     max_pending_frames: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION
+    max_pending_bytes: int = limits.MAX_PENDING_BYTES_PER_CONNECTION
+    subscriber_stall_timeout_s: float = limits.SUBSCRIBER_STALL_TIMEOUT_S
     max_subscription_payload_bytes: int = limits.MAX_SUBSCRIPTION_PAYLOAD_BYTES
     #: A subscription argument passed explicitly as null: "match-null" (only events whose field is
     #: null, as recent AppSync docs read) or "ignore" (the argument does not filter).

@@ -4,10 +4,12 @@ A raw ASGI app (no per-frame framework overhead) that reads the credentials from
 upgrade, feeds client frames to `RealtimeConnection`, carries out the actions it returns,
 and writes frames from a per-connection outbox so that fan-out never waits on a socket.
 
-Overflow policy: a connection whose outbox holds more than `max_pending` frames is a
-subscriber that cannot keep up (or has vanished without closing); it is closed with code
-1013 ("try again later") and logged, so that it never delays anyone else and no other
-subscriber loses a message. Clients reconnect and re-subscribe as they do after any drop.
+Overflow policy: a connection whose outbox holds more than `max_pending` frames or
+`max_pending_bytes`, or whose socket took nothing for `stall_timeout_s`, is a subscriber that
+cannot keep up (or has vanished without closing); it gets a close frame with code 1013 ("try
+again later"), is cut off if it does not read even that, and is logged, so that it never
+delays anyone else, no other subscriber loses a message, and its frames never pile up in
+memory. Clients reconnect and re-subscribe as they do after any drop.
 
 Fast path (docs/PERFORMANCE.md): under uvicorn's `websockets-sansio` protocol, whose own `send`
 the front door passes through untouched, frames are not sent one ASGI `send()` at a time.
@@ -26,10 +28,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
@@ -62,6 +62,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+#: How long a dropped subscriber gets to read its close frame before its socket is cut.
+_CUT_OFF_GRACE_S = 2.0
 
 #: Paths where signed real-time requests may have been signed (gql, Amplify).
 CONNECT_SIGNED_PATHS = ("/graphql/connect", "/connect", "/graphql/realtime/connect")
@@ -131,6 +134,14 @@ class DirectSocket:
         self.transport = proto.transport
         self.writable: asyncio.Event = proto.writable
 
+    def cut_off(self, code: int, reason: str) -> None:
+        """Queue a close frame past the back-pressure, and drop the connection if it is not gone soon after."""
+        if self.is_open():
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.proto.close_sent = True
+        asyncio.get_running_loop().call_later(_CUT_OFF_GRACE_S, self.transport.abort)
+
     @classmethod
     def detect(cls, send: Send) -> DirectSocket | None:
         proto = getattr(send, "__self__", None)
@@ -173,11 +184,13 @@ class Flusher:
 
 
 class Outbox:
-    """A connection's queue of outgoing frames and the task that writes them.
+    """A connection's queue of outgoing frames; a writer task exists only while frames must wait.
 
     With a `DirectSocket`, frames are written by `flush()` (called by the `Flusher` after the
-    current loop iteration); the task only waits out back-pressure and sends the close.
-    Without one, the task writes each frame with an ASGI `send()`.
+    current loop iteration); a writer task is started only to wait out back-pressure or to send
+    the close. Without one, a writer task drains the queue with one ASGI `send()` per frame and
+    ends. An idle connection has no task of its own (docs/PERFORMANCE.md: idle connections).
+    `on_drop` is told when the subscriber is dropped, so that its session stops reading.
     """
 
     def __init__(
@@ -185,18 +198,24 @@ class Outbox:
         send: Send,
         max_pending: int,
         on_end: Callable[[str], None],
+        on_drop: Callable[[], None],
         *,
         direct: DirectSocket | None = None,
         flusher: Flusher | None = None,
+        max_pending_bytes: int = limits.MAX_PENDING_BYTES_PER_CONNECTION,
+        stall_timeout_s: float = limits.SUBSCRIBER_STALL_TIMEOUT_S,
     ) -> None:
         self._send = send
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
+        self.stall_timeout_s = stall_timeout_s
         self._on_end = on_end
-        self.queue: deque[str] = deque()
-        self._wake = asyncio.Event()
-        self._idle = False
+        self._on_drop = on_drop
+        self.queue: list[str] = []
+        self.pending_bytes = 0
         self.close_code: int | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.dropped = False
+        self._writer: asyncio.Task[None] | None = None
         self._direct = direct if flusher is not None else None
         self._flusher = flusher
         self._scheduled = False
@@ -218,76 +237,94 @@ class Outbox:
             return
         queue = self.queue
         queue.append(text)
-        if len(queue) > self.max_pending:
-            log.warning("dropping a subscriber connection that fell %d frames behind", len(queue))
-            queue.clear()
-            self.abort()
+        self.pending_bytes += len(text)
+        if len(queue) > self.max_pending or self.pending_bytes > self.max_pending_bytes:
+            self.drop(f"it fell {len(queue)} frames ({self.pending_bytes} bytes) behind")
             return
         if self._direct is not None:
             if not self._scheduled:
                 self._scheduled = True
                 self._flusher.schedule(self)  # type: ignore[union-attr]
-        elif self._idle:
-            self._idle = False
-            self._wake.set()
+        elif self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     def flush(self) -> None:
         """Write every queued frame with one `transport.write()`, unless back-pressure holds it."""
         self._scheduled = False
         direct = self._direct
-        if direct is None or not self.queue or self.close_code == 1013:
+        if direct is None or not self.queue or self.dropped:
             return
         if not direct.is_open():
             self.queue.clear()  # the peer is going away; uvicorn's send() would raise too
+            self.pending_bytes = 0
             return
-        if not direct.writable.is_set():  # over the transport's high-water mark: the task waits
-            if self._idle:
-                self._idle = False
-                self._wake.set()
+        if not direct.writable.is_set():  # over the transport's high-water mark: a writer waits
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write())
             return
         queue = self.queue
-        if len(queue) == 1:
-            data = encode_text_frame(queue.popleft())
-        else:
-            data = b"".join([encode_text_frame(t) for t in queue])
-            queue.clear()
+        data = encode_text_frame(queue[0]) if len(queue) == 1 else b"".join([encode_text_frame(t) for t in queue])
+        queue.clear()
+        self.pending_bytes = 0
         direct.transport.write(data)
 
     def end_subscription(self, sub_id: str) -> None:
         self._on_end(sub_id)
 
-    def abort(self) -> None:
-        """Give up on a connection that cannot take more frames: its socket may not be writable."""
+    def drop(self, why: str) -> None:
+        """Give up on a subscriber that cannot keep up: close 1013, cut off if it reads not even that."""
+        if self.dropped:
+            return
+        log.warning("dropping a subscriber connection: %s", why)
+        self.dropped = True
+        self.queue.clear()
+        self.pending_bytes = 0
         self.close_code = 1013
-        if self.task is not None:
-            self.task.cancel()
+        if self._direct is not None:
+            self._direct.cut_off(1013, "subscriber too slow")
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+        self._on_drop()
 
     def close(self, code: int) -> None:
         """Close after the frames already queued are written."""
-        if self.close_code is None:
-            self.close_code = code
-        self._idle = False
-        self._wake.set()
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
-    async def run(self) -> None:
-        send, queue, direct = self._send, self.queue, self._direct
-        while True:
+    def cancel(self) -> None:
+        """The connection is gone: stop writing."""
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _write(self) -> None:
+        """Write what waits, within the stall timeout; then the close frame, if one is due."""
+        try:
+            await self._drain()
+            if self.close_code is not None and not self.dropped:
+                async with asyncio.timeout(self.stall_timeout_s):
+                    await self._send({"type": "websocket.close", "code": self.close_code})
+        except TimeoutError:
+            self.drop(f"its socket took nothing for {self.stall_timeout_s:g} s")
+        finally:
+            self._writer = None
+
+    async def _drain(self) -> None:
+        queue, direct = self.queue, self._direct
+        while queue and not self.dropped:
             if direct is not None:
-                if queue and direct.is_open():
+                if not direct.is_open():
+                    return
+                async with asyncio.timeout(self.stall_timeout_s):
                     await direct.writable.wait()
-                    self.flush()
+                self.flush()
             else:
-                while queue:
-                    await send({"type": "websocket.send", "text": queue.popleft()})
-            if self.close_code is not None:
-                queue.clear()
-                await send({"type": "websocket.close", "code": self.close_code})
-                return
-            if queue and direct is not None and direct.is_open():
-                continue  # more frames arrived while waiting for the transport
-            self._idle = True
-            self._wake.clear()
-            await self._wake.wait()
+                text = queue.pop(0)
+                self.pending_bytes -= len(text)
+                async with asyncio.timeout(self.stall_timeout_s):
+                    await self._send({"type": "websocket.send", "text": text})
 
 
 class RealtimeEndpoint:
@@ -305,20 +342,23 @@ class RealtimeEndpoint:
         max_pending: int = limits.MAX_PENDING_FRAMES_PER_CONNECTION,
         lifetime_s: float = limits.CONNECTION_LIFETIME_S,
         origins: OriginPolicy | None = None,
+        max_pending_bytes: int = limits.MAX_PENDING_BYTES_PER_CONNECTION,
+        stall_timeout_s: float = limits.SUBSCRIBER_STALL_TIMEOUT_S,
     ) -> None:
         self.engine = engine
         self.origins = origins or OriginPolicy()
         self.authorizer = authorizer
         self.pubsub = pubsub
-        self.keepalive_s = keepalive_s
         self.connection_timeout_ms = connection_timeout_ms
         self.max_subscriptions = max_subscriptions
         self.max_pending = max_pending
-        self.lifetime_s = lifetime_s
+        self.max_pending_bytes = max_pending_bytes
+        self.stall_timeout_s = stall_timeout_s
         self.connections = 0  # open now
         self.connection_count = 0  # ever accepted: numbers connections in the log (ws#N)
         self.direct_connections = 0  # connections written through the fast path (see DirectSocket)
         self.flusher = Flusher()
+        self.keepalive = KeepAlive(keepalive_s, lifetime_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -357,15 +397,58 @@ class RealtimeEndpoint:
             self.connections -= 1
 
 
+class KeepAlive:
+    """One timer for every authorized connection: a `ka` frame each interval, a close at end of life.
+
+    A task per connection would cost each idle subscriber a task, a coroutine and a timer
+    (docs/PERFORMANCE.md: idle connections); one ticker sends every connection its `ka` in the
+    same pass. The ticker runs only while some connection is registered.
+    """
+
+    def __init__(self, interval_s: float, lifetime_s: float) -> None:
+        self.interval_s = interval_s
+        self.lifetime_s = lifetime_s
+        self._since: dict[Outbox, float] = {}  # outbox -> when its connection was authorized
+        self._ticker: asyncio.Task[None] | None = None
+
+    def add(self, outbox: Outbox) -> None:
+        self._since[outbox] = time.monotonic()
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick())
+
+    def remove(self, outbox: Outbox) -> None:
+        self._since.pop(outbox, None)
+        if not self._since and self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        since = self._since
+        while since:
+            await asyncio.sleep(self.interval_s)
+            now = time.monotonic()
+            for outbox, started in list(since.items()):
+                if now - started >= self.lifetime_s:
+                    del since[outbox]
+                    outbox.close(1000)
+                else:
+                    outbox.send_frame(KA_FRAME)
+        self._ticker = None
+
+
 class _Session:
-    """One accepted connection: protocol machine, outbox, keep-alive and subscriptions."""
+    """One accepted connection: protocol machine, outbox and subscriptions.
+
+    It holds no task of its own: the ASGI task that runs `serve` reads frames, the outbox
+    writes them, and the endpoint's `KeepAlive` sends `ka`.
+    """
 
     def __init__(
         self, endpoint: RealtimeEndpoint, number: int, header_obj: dict[str, str], source_ip: str | None, send: Send
     ):
         self.ep = endpoint
         self.number = number
-        self.header_obj = header_obj
+        self.header_obj: dict[str, str] | None = header_obj  # until the connection is authorized
         self.source_ip = source_ip
         self.conn = RealtimeConnection(
             max_subscriptions=endpoint.max_subscriptions, connection_timeout_ms=endpoint.connection_timeout_ms
@@ -377,46 +460,52 @@ class _Session:
             send,
             endpoint.max_pending,
             self._server_ended,
+            self._dropped,
             direct=direct,
             flusher=endpoint.flusher if direct is not None else None,
+            max_pending_bytes=endpoint.max_pending_bytes,
+            stall_timeout_s=endpoint.stall_timeout_s,
         )
         self.auth: AuthContext | None = None
-        self._keepalive: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[Any] | None = None
 
     async def serve(self, receive: Receive) -> None:
-        writer = self.outbox.task = asyncio.create_task(self.outbox.run())
+        """Feed client frames to the protocol until the client leaves or the outbox drops it."""
+        reader = self._reader = asyncio.current_task()
+        assert reader is not None
         code: Any = None
         try:
             while True:
-                recv = asyncio.ensure_future(receive())
-                done, _ = await asyncio.wait({recv, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if recv not in done:
-                    recv.cancel()
-                    code = self.outbox.close_code
-                    break
-                message = recv.result()
+                message = await receive()
                 if message["type"] == "websocket.disconnect":
                     code = message.get("code")
                     break
+                if self.outbox.close_code is not None:
+                    continue  # closing: what the client still sends is not acted on
                 text = message.get("text")
                 if text is None and message.get("bytes") is not None:
                     text = message["bytes"].decode("utf-8", "replace")
-                if text is None:
-                    continue
-                await self._run(self.conn.receive(text))
+                if text is not None:
+                    await self._run(self.conn.receive(text))
+        except asyncio.CancelledError:
+            if not self.outbox.dropped or reader.uncancel() > 0:
+                raise  # cancelled by the server, not by `_dropped`
+            code = 1013
         finally:
+            self._reader = None
             stopped = 0
             for action in self.conn.closed():
                 if isinstance(action, StopSubscription):
                     self.ep.pubsub.remove(self.outbox, action.id)
                     stopped += 1
-            if self._keepalive is not None:
-                self._keepalive.cancel()
-            if not writer.done():
-                writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            self.ep.keepalive.remove(self.outbox)
+            self.outbox.cancel()
             log.info("ws#%d disconnected (code %s, %d subscription(s) ended)", self.number, code, stopped)
+
+    def _dropped(self) -> None:
+        """The outbox gave up on this subscriber: stop reading from it."""
+        if self._reader is not None:
+            self._reader.cancel()
 
     def _server_ended(self, sub_id: str) -> None:
         for action in self.conn.subscription_ended(sub_id):
@@ -443,7 +532,7 @@ class _Session:
     def _authorize_connection(self) -> list[Action]:
         try:
             self.auth = self.ep.authorizer.authorize(
-                self.header_obj,
+                self.header_obj or {},
                 path="/graphql/connect",
                 body=b"{}",
                 source_ip=self.source_ip,
@@ -452,8 +541,9 @@ class _Session:
         except AuthError as err:
             log.info("ws#%d refused: %d %s: %s", self.number, err.status, err.error_type, err.message)
             return self.conn.connection_refused(err.error_type, err.message, err.status)
+        self.header_obj = None  # not needed again: each start carries its own authorization
         log.info("ws#%d authorized (%s)", self.number, self.auth.mode.value)
-        self._keepalive = asyncio.create_task(self._keepalive_loop())
+        self.ep.keepalive.add(self.outbox)
         return self.conn.connection_accepted()
 
     async def _start(self, action: StartSubscription) -> list[Action]:
@@ -488,12 +578,3 @@ class _Session:
         self.ep.pubsub.add(self.outbox, action.id, outcome)
         log.info("ws#%d subscribed %s to %s (%s)", self.number, action.id, outcome.field_name, auth.mode.value)
         return self.conn.start_succeeded(action.id)
-
-    async def _keepalive_loop(self) -> None:
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(self.ep.keepalive_s)
-            if time.monotonic() - started >= self.ep.lifetime_s:
-                self.outbox.close(1000)
-                return
-            self.outbox.send_frame(KA_FRAME)

@@ -55,11 +55,14 @@ class AsgiSocket:
         }
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.stalled = False  # a peer whose socket takes nothing: send() never returns
 
     async def receive(self) -> dict[str, Any]:
         return await self.inbox.get()
 
     async def send(self, message: dict[str, Any]) -> None:
+        if self.stalled:
+            await asyncio.Event().wait()
         await self.sent.put(message)
 
     def say(self, frame: dict[str, Any]) -> None:
@@ -95,6 +98,30 @@ async def test_the_fallback_writer_carries_a_subscription_end_to_end(emulator: E
     assert data == {"id": "1", "type": "data", "payload": {"data": {"onCreateItem": {"name": "fb"}}}}
     peer.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(served, 5)
+
+
+async def test_the_fallback_writer_drops_a_peer_that_takes_nothing(emulator: Emulator) -> None:
+    emulator.realtime.stall_timeout_s = 0.2
+    peer = AsgiSocket(emulator.api_keys[0])
+    peer.inbox.put_nowait({"type": "websocket.connect"})
+    served = asyncio.ensure_future(emulator.app(peer.scope, peer.receive, peer.send))
+    assert (await asyncio.wait_for(peer.sent.get(), 5))["type"] == "websocket.accept"
+    peer.say({"type": "connection_init"})
+    assert (await peer.frame())["type"] == "connection_ack"
+    peer.say(
+        {
+            "id": "1",
+            "type": "start",
+            "payload": {"data": json.dumps({"query": "subscription { onCreateItem { name } }"})},
+        }
+    )
+    assert await peer.frame() == {"type": "start_ack", "id": "1"}
+    peer.stalled = True
+    await emulator.engine.execute(
+        'mutation { createItem(name: "x") { id } }', None, None, AuthContext(AuthMode.API_KEY)
+    )
+    await asyncio.wait_for(served, 5)  # the session ended although the peer never disconnected
+    assert emulator.pubsub.count() == 0
 
 
 def test_graphql_path_answers_every_method_itself(core_api: EmulatorHandle) -> None:
