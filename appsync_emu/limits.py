@@ -9,6 +9,10 @@ from __future__ import annotations
 # --- GraphQL requests ----------------------------------------------------------------
 #: Whole-request execution budget (query, mutation, subscription registration). AppSync: 30 s.
 REQUEST_EXECUTION_TIMEOUT_S = 30.0
+#: Time a client has to send a whole request (headers and body) from connecting or from its
+#: first byte; past it, a 408 and the connection closed. AppSync's front end does the same at
+#: some figure it does not publish; ours bounds a half-sent request (docs/SECURITY.md).
+REQUEST_READ_TIMEOUT_S = 30.0
 #: Largest HTTP body we accept. AppSync documents none; the Amplify simulator uses 10 MB.
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 #: Resolvers executed per request. AppSync: 10,000.

@@ -29,6 +29,7 @@ from .app import Emulator, build_emulator
 from .config.model import AuthMode, LocalEndpoints
 from .logs import quiet_credentials
 from .settings import Settings
+from .transport.deadline import protocol_with_deadline
 
 
 class ServeError(Exception):
@@ -94,7 +95,7 @@ def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         emulator.app,
         loop="uvloop" if has_uvloop else "asyncio",
-        http="httptools",
+        http=protocol_with_deadline(settings.request_read_timeout_s),  # httptools, with a read deadline
         ws="websockets-sansio",
         lifespan="on",
         log_level=settings.log_level,

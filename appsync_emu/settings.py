@@ -24,6 +24,7 @@ class Settings:
     api_key: str | None = None  # fixes the value of the template's first API key
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     request_timeout_s: float = limits.REQUEST_EXECUTION_TIMEOUT_S
+    request_read_timeout_s: float = limits.REQUEST_READ_TIMEOUT_S
     keepalive_s: float = limits.KEEP_ALIVE_INTERVAL_S
     connection_timeout_ms: int = limits.CONNECTION_TIMEOUT_MS
     max_subscriptions: int = limits.MAX_SUBSCRIPTIONS_PER_CONNECTION
