@@ -25,7 +25,7 @@ def test_emulator_routes_answer_without_origin_or_from_the_same_origin_only(core
     same = emu(core_api, "/_emu/config", origin=core_api.base_url)
     assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
     foreign = emu(core_api, "/_emu/config", origin="https://evil.example")
-    assert foreign.status_code == 403 and core_api.api_key not in foreign.text
+    assert foreign.status_code == 403 and str(core_api.api_key) not in foreign.text
     assert emu(core_api, "/_emu/config", origin="http://localhost:9999").status_code == 403
     assert host in core_api.base_url
 
@@ -69,3 +69,30 @@ async def test_allow_origin_lets_a_named_page_in() -> None:
     finally:
         api.stop()
     await asyncio.sleep(0)
+
+
+def test_a_rebound_domain_cannot_read_the_emulator_routes(core_api: EmulatorHandle) -> None:
+    port = core_api.base_url.rsplit(":", 1)[1]
+    rebound = f"evil.example:{port}"  # a page whose name now resolves to 127.0.0.1: no Origin on its GETs
+    r = emu(core_api, "/_emu/config", host=rebound)
+    assert r.status_code == 403 and str(core_api.api_key) not in r.text
+    assert emu(core_api, "/_emu/config", host=rebound, origin=f"http://{rebound}").status_code == 403
+    for local in (f"localhost:{port}", f"127.0.0.1:{port}", f"app.localhost:{port}", f"[::1]:{port}"):
+        assert emu(core_api, "/_emu/config", host=local).status_code == 200, local
+
+
+async def test_a_rebound_domain_cannot_open_a_websocket(core_api: EmulatorHandle) -> None:
+    port = core_api.base_url.rsplit(":", 1)[1]
+    url = core_api.realtime_url + f"?header={header_b64(api_key_header(core_api))}&payload=e30="
+    headers = {"Origin": f"http://evil.example:{port}", "Host": f"evil.example:{port}"}
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(url, subprotocols=["graphql-ws"], additional_headers=headers)  # type: ignore[list-item]
+    assert refused.value.response.status_code == 403
+
+
+def test_a_host_named_with_allow_origin_is_trusted() -> None:
+    api = start_emulator(APPS / "core", allow_origins=("http://appsync:4000",))
+    try:
+        assert emu(api, "/_emu/config", host="appsync:4000").status_code == 200  # e.g. a compose service name
+    finally:
+        api.stop()
