@@ -96,3 +96,17 @@ def test_a_host_named_with_allow_origin_is_trusted() -> None:
         assert emu(api, "/_emu/config", host="appsync:4000").status_code == 200  # e.g. a compose service name
     finally:
         api.stop()
+
+
+def test_the_bedrock_wire_approves_no_preflight_so_pages_cannot_send_it_json_or_signatures(
+    core_api: EmulatorHandle,
+) -> None:
+    r = httpx.options(
+        core_api.base_url + "/model/any-model/converse",
+        headers={
+            "origin": "https://evil.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        },
+    )
+    assert "access-control-allow-origin" not in r.headers
