@@ -149,7 +149,13 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         introspection=api.introspection,
         query_depth_limit=api.query_depth_limit,
     )
-    authorizer = Authorizer(api, {k.value: k for k in api.api_keys if k.value}, settings.iam_credentials)
+    authorizer = Authorizer(
+        api,
+        {k.value: k for k in api.api_keys if k.value},
+        settings.iam_credentials,
+        region=project.region,
+        endpoints=endpoints,
+    )
     origins = OriginPolicy(settings.allow_origins)
     realtime = RealtimeEndpoint(
         engine,
@@ -168,7 +174,9 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     demo_dir = demo if settings.demo and demo.is_dir() else None
     routes: dict[tuple[str, str], ASGIApp] = {("http", "/graphql"): http}
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
-    fallback = EmulatorRoutesGuard(Starlette(routes=extra_routes(project, endpoints, services, demo_dir)), origins)
+    fallback = EmulatorRoutesGuard(
+        Starlette(routes=extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials)), origins
+    )
     return Emulator(
         project,
         endpoints,
@@ -185,21 +193,30 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
 
 
 def extra_routes(
-    project: Project, endpoints: LocalEndpoints, services: Services, demo_dir: Path | None
+    project: Project,
+    endpoints: LocalEndpoints,
+    services: Services,
+    demo_dir: Path | None,
+    iam_credentials: dict[str, str],
 ) -> list[BaseRoute]:
     """Routes beyond AppSync's own: Bedrock Runtime's wire, `/_emu/*`, and the demo page."""
     from starlette.responses import JSONResponse
     from starlette.staticfiles import StaticFiles
 
+    from .auth.sigv4 import SESSION_TOKENS
     from .llm.wire import bedrock_routes
 
-    routes: list[BaseRoute] = list(bedrock_routes(services.llm))
+    routes: list[BaseRoute] = list(bedrock_routes(services.llm, credentials=iam_credentials, region=project.region))
     if services.invoker is not None:
         from .invoker.routes import invocation_routes
 
         routes.extend(invocation_routes(services.invoker))
     api = project.api
     keys = [k.value for k in api.api_keys if k.value] if AuthMode.API_KEY in api.auth_modes else []
+    iam: dict[str, str | None] | None = None
+    if AuthMode.AWS_IAM in api.auth_modes:
+        access_key, secret = next(iter(iam_credentials.items()))
+        iam = {"accessKeyId": access_key, "secretAccessKey": secret, "sessionToken": SESSION_TOKENS.get(access_key)}
 
     async def config(_request: Any) -> JSONResponse:
         return JSONResponse(
@@ -208,6 +225,7 @@ def extra_routes(
                 "graphqlUrl": endpoints.graphql_url,
                 "realtimeUrl": endpoints.realtime_url,
                 "apiKeys": keys,
+                "iamCredentials": iam,
                 "bedrockUrl": endpoints.bedrock_url,
             },
         )

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import uvicorn
 
 from .app import Emulator, build_emulator
+from .auth.sigv4 import SESSION_TOKENS
 from .config.model import AuthMode, LocalEndpoints
 from .logs import quiet_credentials
 from .settings import Settings
@@ -120,7 +121,9 @@ def try_it(emulator: Emulator) -> str:
         return f"{base} -H 'x-api-key: {keys[0]}'"
     if AuthMode.AWS_IAM in emulator.api.auth_modes:
         access_key, secret = next(iter(emulator.settings.iam_credentials.items()))
-        return f"{base} --aws-sigv4 'aws:amz:{emulator.project.region}:appsync' --user '{access_key}:{secret}'"
+        token = SESSION_TOKENS.get(access_key)
+        signed = f"--aws-sigv4 'aws:amz:{emulator.project.region}:appsync' --user '{access_key}:{secret}'"
+        return f"{base} {signed}" + (f" -H 'x-amz-security-token: {token}'" if token else "")
     return f"{base}  # add the credential of {emulator.api.default_auth.mode.value}, which is not emulated yet"
 
 

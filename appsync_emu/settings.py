@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from . import limits
+from .secret import derived
 
-#: The dummy credentials handed to Lambda functions and accepted for SigV4 (service `appsync`).
-#: They only ever sign requests to this emulator; override with `--iam-credentials`.
+#: The credentials handed to Lambda functions (and shown in `/_emu/config`) and accepted for SigV4.
+#: They only ever sign requests to this emulator. The secret and the session token derive from
+#: this machine's secret, so that no web page can sign with them (docs/SECURITY.md).
 DEFAULT_ACCESS_KEY_ID = "AKIAAPPSYNCEMULATOR0"
-DEFAULT_SECRET_ACCESS_KEY = "appsync-emu/dummy-secret-access-key/0000"
-DEFAULT_SESSION_TOKEN = "appsync-emu-dummy-session-token"
+DEFAULT_SECRET_ACCESS_KEY = derived("iam-secret-access-key", 40)
+DEFAULT_SESSION_TOKEN = derived("iam-session-token", 64)
 
 
 @dataclass

@@ -2,59 +2,19 @@
 
 Identifiers derive from the template's *identity* (`cfn.Template.identity`: its file name and its
 APIs' logical ids and names), never from where the project lies, so a moved project keeps its
-API key. API keys also derive from this machine's secret (`machine_secret`): a web page that
+API key. API keys also derive from this machine's secret (`secret.machine_secret`): a web page that
 knows a public template could otherwise compute its key and call the local API, as `/graphql`
 answers CORS from any origin, like AppSync's (docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import logging
-import os
-import secrets
-from pathlib import Path
 
+from ..secret import machine_secret
 from .model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-log = logging.getLogger("appsync_emu.config")
-
-
-def secret_path() -> Path:
-    """Where this machine's secret is kept: `$XDG_CONFIG_HOME/appsync-emu/secret` (~/.config by default)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "appsync-emu" / "secret"
-
-
-@functools.cache
-def machine_secret() -> str:
-    """A random value made once per machine (user), readable by that user only.
-
-    Where it cannot be kept (no writable home), it is random for this process: keys then change
-    on each start, which the banner shows, and `--api-key` pins one.
-    """
-    path = secret_path()
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        log.info("cannot read %s (%s): API keys are random for this run; --api-key pins one", path, err)
-        return secrets.token_hex(32)
-    value = secrets.token_hex(32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(value + "\n")
-    except FileExistsError:
-        return path.read_text().strip()  # another process made it first
-    except OSError as err:
-        log.info("cannot keep a secret in %s (%s): API keys are random for this run; --api-key pins one", path, err)
-    return value
 
 
 def stable_token(*parts: str, length: int = 26) -> str:

@@ -27,7 +27,7 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from appsync_emu.llm.fake import FakeBackend
 from appsync_emu.llm.tokens import tokenize
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
-from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN
 from tests.conftest import EXAMPLES
 
 EXAMPLE = EXAMPLES / "genai-chat"
@@ -151,7 +151,8 @@ def iam_signed_post(api: EmulatorHandle, query: str, variables: dict[str, Any]) 
     """POST signed with SigV4 (service `appsync`) using the dummy credentials the emulator accepts."""
     body = json.dumps({"query": query, "variables": variables})
     request = AWSRequest(method="POST", url=api.graphql_url, data=body, headers={"content-type": "application/json"})
-    SigV4Auth(Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY), "appsync", "us-east-1").add_auth(request)
+    credentials = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN)
+    SigV4Auth(credentials, "appsync", "us-east-1").add_auth(request)
     return httpx.post(api.graphql_url, content=body, headers=dict(request.headers), timeout=10)
 
 

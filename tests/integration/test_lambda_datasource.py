@@ -22,7 +22,7 @@ from gql.transport.appsync_auth import AppSyncIAMAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
-from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN
 from tests.conftest import APPS
 
 from .conftest import gql_post
@@ -47,7 +47,8 @@ def signed_post(
 ) -> httpx.Response:
     body = json.dumps({"query": query, "variables": variables})
     request = AWSRequest(method="POST", url=api.graphql_url, data=body, headers={"content-type": "application/json"})
-    SigV4Auth(Credentials(DEFAULT_ACCESS_KEY_ID, secret), "appsync", "us-east-1").add_auth(request)
+    credentials = Credentials(DEFAULT_ACCESS_KEY_ID, secret, DEFAULT_SESSION_TOKEN)
+    SigV4Auth(credentials, "appsync", "us-east-1").add_auth(request)
     return httpx.post(api.graphql_url, content=body.encode(), headers=dict(request.headers))
 
 
@@ -198,7 +199,7 @@ def test_bad_signature_is_refused_with_appsync_error(api: EmulatorHandle) -> Non
 
 async def test_gql_iam_signed_websocket_receives_events(api: EmulatorHandle) -> None:
     session = botocore.session.get_session()
-    session.set_credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
+    session.set_credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN)
     host = api.graphql_url.split("/")[2]
     auth = AppSyncIAMAuthentication(host=host, region_name="us-east-1", session=session)
     transport = AppSyncWebsocketsTransport(url=api.realtime_url.replace("/graphql/realtime", "/graphql"), auth=auth)

@@ -110,3 +110,10 @@ def test_the_bedrock_wire_approves_no_preflight_so_pages_cannot_send_it_json_or_
         },
     )
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_the_emulator_hands_its_iam_credentials_to_local_tools_only(core_api: EmulatorHandle) -> None:
+    iam = emu(core_api, "/_emu/config").json()["iamCredentials"]  # the core API has AWS_IAM as an extra mode
+    assert iam["accessKeyId"] == "AKIAAPPSYNCEMULATOR0" and iam["sessionToken"]
+    assert iam["secretAccessKey"] == core_api.emulator.settings.iam_credentials["AKIAAPPSYNCEMULATOR0"]
+    assert emu(core_api, "/_emu/config", origin="https://evil.example").status_code == 403
