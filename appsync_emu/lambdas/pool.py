@@ -3,8 +3,9 @@
 A `Worker` is one process running `worker.py`; a `WorkerPool` hands idle workers to invocations,
 starts new ones on demand (at most `spawn_parallelism` cold starts at once, up to the
 function's concurrency), and throws a worker away when it timed out, crashed or was cancelled
-mid-invocation. An invocation waiting for a worker takes whichever becomes free first, warm or
-new, which keeps bursts of short invocations from starting a process each.
+mid-invocation, killing with it every process the handler started (`worker.kill_tree`). An
+invocation waiting for a worker takes whichever becomes free first, warm or new, which keeps
+bursts of short invocations from starting a process each.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import contextlib
 import json
 import logging
 import math
-import os
-import signal
 import socket
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from ..config.model import LambdaFunction
 from . import protocol
 from .errors import LambdaServiceError, ServiceClosedError, TooManyRequestsException
 from .results import UNHANDLED, InvokeResult, exit_error, exit_reason, timeout_error
+from .worker import kill_tree
 
 #: Lambda's limit on the init phase (importing the handler); a slow init may also use the
 #: function timeout, as Lambda retries a timed-out init inside the first invocation.
@@ -314,7 +314,7 @@ class Worker:
         await asyncio.wait({self._pump}, timeout=0.5)
 
     def kill(self) -> None:
-        """Kill the worker and anything it started (its process group)."""
+        """Kill the worker and everything it started: its process group and every process below it."""
         if self._dead:
             return
         self._dead = True
@@ -335,11 +335,7 @@ class Worker:
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is not None:
         return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+    kill_tree(proc.pid)  # also what left the group: a subprocess in a new session, a double fork
 
 
 @dataclass(frozen=True)

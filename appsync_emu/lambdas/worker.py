@@ -5,6 +5,11 @@ logger format, same error shapes for handler exceptions, import failures and uns
 results. It talks to the emulator over the socket whose fd is its only argument (see `protocol`);
 stdout and stderr are the function's log. Started by `pool.Worker`; an unhandled `SystemExit` or
 a crash ends the process, which the emulator reports as `Runtime.ExitError`.
+
+On Linux the worker is a child subreaper: processes the handler starts stay below it even when
+they start a session of their own or their parent exits (a double fork), so `kill_tree` finds
+and kills them all when the emulator stops the worker, and the worker does the same on its way
+out when the emulator is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import math
 import os
 import resource
+import signal
 import socket
 import sys
 import threading
@@ -223,10 +229,113 @@ def _flush_log() -> None:
         os.write(1, protocol.LOG_SENTINEL)
 
 
+#: `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans below this process are re-parented to it, not to init.
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Keep everything the handler starts below this process (Linux); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children(pid: int) -> list[int] | None:
+    """`pid`'s children from /proc/<pid>/task/*/children; None when the kernel has no such files."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None
+        except OSError:
+            continue
+    return found
+
+
+def _parents() -> dict[int, list[int]]:
+    """Every process's children, from each /proc/<pid>/stat (for kernels without `children` files)."""
+    tree: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            tree.setdefault(int(fields[1]), []).append(int(name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc; an empty list where there is no /proc)."""
+    if not os.path.isdir("/proc/self/task"):
+        return []
+    tree: dict[int, list[int]] | None = None
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        kids = _children(parent) if tree is None else tree.get(parent, [])
+        if kids is None:
+            tree = _parents()
+            kids = tree.get(parent, [])
+        for kid in kids:
+            if kid not in found and kid != pid:
+                found.append(kid)
+                todo.append(kid)
+    return found
+
+
+def kill_tree(pid: int, *, include_root: bool = True) -> list[int]:
+    """SIGKILL `pid`'s process group and every process below it; returns the descendants killed.
+
+    They are stopped first, root included, until no new one appears, so none can fork meanwhile.
+    `include_root=False` spares `pid` itself (a worker cleaning up below itself).
+    """
+    stopped: list[int] = []
+    if include_root:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGSTOP)
+    for _ in range(32):
+        fresh = [p for p in descendants(pid) if p not in stopped]
+        if not fresh:
+            break
+        for child in fresh:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGSTOP)
+        stopped.extend(fresh)
+    if include_root:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for child in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    return stopped
+
+
 def _exit_when_orphaned(parent: int) -> None:
     while True:
         time.sleep(1.0)
         if os.getppid() != parent:
+            kill_tree(os.getpid(), include_root=False)
             os._exit(1)
 
 
@@ -290,9 +399,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.path[0] = task_root
     else:
         sys.path.insert(0, task_root)
+    become_subreaper()
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     setup_logging()
-    serve(sock)
+    try:
+        serve(sock)
+    finally:
+        kill_tree(os.getpid(), include_root=False)  # the emulator hung up: nothing the handler started outlives us
 
 
 if __name__ == "__main__":
