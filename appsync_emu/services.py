@@ -64,11 +64,21 @@ class Services:
                 injected_env=injected_environment(project, endpoints, settings),
                 max_concurrency=settings.lambda_max_concurrency,
             )
+            import os
+
+            journal = None
+            if settings.async_journal and os.environ.get("APPSYNC_EMU_ASYNC_JOURNAL", "1") != "0":
+                from .config.lambda_functions import cache_root
+                from .invoker.journal import Journal
+
+                journal = Journal.open(cache_root(project.template_path))
             services.invoker = AsyncInvoker(
                 services.lambdas,
                 project.functions,
                 InvokerSettings(retry_delays_s=settings.lambda_retry_delays_s, failure_log=settings.failure_log),
+                journal=journal,
             )
+            services.invoker.recover()
         return services
 
     async def aclose(self, grace_s: float) -> None:

@@ -10,7 +10,9 @@ function runs later on the `LambdaService`. The rules are Lambda's (docs/APPSYNC
 - an event older than `MaximumEventAgeInSeconds` is dropped (`EventAgeExceeded`); reserved
   concurrency 0 sends events straight to failure;
 - every accepted event ends exactly once, succeeded or failed, with the destination record
-  Lambda would send, delivered to `OnSuccess` / `OnFailure` / the dead-letter queue.
+  Lambda would send, delivered to `OnSuccess` / `OnFailure` / the dead-letter queue;
+- with a `Journal`, accepted events are on disk before `submit` returns, and `recover` takes up
+  after a crash what the last run had not finished.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import limits
-from ..config.model import LambdaFunction, find_function
+from ..config.model import LambdaFunction, Origin, find_function
 from ..lambdas.errors import (
     LambdaServiceError,
     RequestEntityTooLargeException,
@@ -40,6 +42,7 @@ from ..lambdas.errors import (
 from ..lambdas.results import InvokeResult
 from ..lambdas.service import LambdaService, encode_payload
 from .destinations import DESTINATION_SERVICES, arn_service, detail_type
+from .journal import Entry, Journal, restore_final
 from .records import (
     KEEP_PAYLOAD_BYTES,
     Condition,
@@ -54,6 +57,10 @@ from .records import (
 DEFAULT_MAX_RECORDS = 10_000
 #: Lambda's recursive-loop detection stops a chain of destination invocations after 16 hops.
 MAX_DESTINATION_DEPTH = 16
+_SHUTDOWN_ERROR = {
+    "errorType": "EmulatorShutdown",
+    "errorMessage": "The emulator shut down before the event was processed.",
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,9 @@ class _Lane:
 class AsyncInvoker:
     """Queues `Event` invocations and runs them on a `LambdaService` with Lambda's async rules.
 
-    Call `submit` from the event loop's thread. `functions` defaults to the service's.
+    Call `submit` from the event loop's thread. `functions` defaults to the service's. With a
+    `journal`, every accepted event is written to it before `submit` returns; call `recover` once
+    after building to take up what a crashed run left unfinished.
     """
 
     def __init__(
@@ -96,9 +105,11 @@ class AsyncInvoker:
         functions: Mapping[str, LambdaFunction] | None = None,
         settings: InvokerSettings | None = None,
         *,
+        journal: Journal | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self._service = service
+        self._journal = journal
         self._functions = dict(functions if functions is not None else service.functions)
         self._settings = settings or InvokerSettings()
         self._log = logger or logging.getLogger("appsync_emu.invoker")
@@ -115,6 +126,10 @@ class AsyncInvoker:
     @property
     def settings(self) -> InvokerSettings:
         return self._settings
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._journal
 
     def submit(self, function: str, payload: Any) -> str:
         """Accept an event for `function` (logical id, name or ARN) and return its request id.
@@ -137,6 +152,8 @@ class AsyncInvoker:
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         """One invocation's inspection record, or None if unknown (or forgotten)."""
+        if self._journal is not None:
+            self._journal.commit()  # what anyone can see is on disk
         inv = self._records.get(request_id)
         return inv.to_dict() if inv is not None else None
 
@@ -150,6 +167,7 @@ class AsyncInvoker:
 
         Unfinished invocations end as failed with condition `EmulatorShutdown` and go through the
         usual failure path (on-failure record, dead-letter record, failure log), so none vanish.
+        The journal is then closed (and removed: nothing in it is unfinished).
         """
         if self._closing:
             return
@@ -164,19 +182,85 @@ class AsyncInvoker:
                 lane.timer.cancel()
             lane.ready.clear()
         tasks = []
-        error = {
-            "errorType": "EmulatorShutdown",
-            "errorMessage": "The emulator shut down before the event was processed.",
-        }
         for inv in [inv for inv in self._records.values() if not inv.done]:
             if inv.task is not None and not inv.task.done():
                 inv.task.cancel()
                 tasks.append(inv.task)
-            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=error)
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._failure_file is not None:
             self._failure_file.close()
             self._failure_file = None
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            journal.commit()
+            await asyncio.to_thread(journal.close, remove=self._active == 0)
+
+    def recover(self) -> None:
+        """Take up what the journal holds from a run that did not shut down cleanly (call on the event loop).
+
+        Invocations that had ended are listed again as they ended. Unfinished ones are queued again
+        (or wait out their retry delay) with the attempts that had ended and their enqueue time, so
+        retries and `MaximumEventAgeInSeconds` go on as before; an attempt the crash cut short is not
+        counted and runs again. An invocation of a function no longer in the template fails with
+        `ResourceNotFoundException`.
+        """
+        journal = self._journal
+        entries = journal.load() if journal is not None else []
+        if not entries:
+            return
+        loop = asyncio.get_running_loop()
+        now = self._settings.clock()
+        unfinished: builtins.list[tuple[Invocation, Entry]] = []
+        for entry in entries:
+            fn = self._functions.get(entry.function)
+            inv = Invocation(
+                entry.request_id,
+                fn if fn is not None else _removed_function(entry),
+                entry.payload,
+                entry.enqueued_at,
+                depth=entry.depth,
+                source=entry.source,
+                attempts=entry.attempts,
+                throttles=entry.throttles,
+                updated_at=entry.updated_at,
+                payload_bytes=entry.payload_bytes,
+                seq=entry.seq,
+                recovered=True,
+            )
+            self._records[inv.request_id] = inv
+            if entry.final is not None:
+                restore_final(inv, entry.state, entry.final)
+                self._finished.append(inv.request_id)
+            else:
+                self._active += 1
+                self._idle.clear()
+                unfinished.append((inv, entry))
+        self._trim()
+        self._log.warning(
+            "async journal %s: the last run stopped without shutting down; %d unfinished invocation(s)"
+            " queued again, %d that had ended listed again",
+            journal.path if journal is not None else "-",
+            len(unfinished),
+            len(entries) - len(unfinished),
+        )
+        for inv, entry in unfinished:
+            if entry.function not in self._functions:
+                error = {
+                    "errorType": ResourceNotFoundException.code,
+                    "errorMessage": f"Function not found: {inv.function.arn} (it left the template while the"
+                    " event was waiting; the emulator restarted without it)",
+                    "statusCode": ResourceNotFoundException.status,
+                }
+                self._finish(inv, State.FAILED, Condition.RETRIES_EXHAUSTED, error=error)
+            elif entry.state == State.RETRY_WAIT and entry.next_attempt_at is not None and entry.next_attempt_at > now:
+                inv.state = State.RETRY_WAIT
+                inv.next_attempt_at = entry.next_attempt_at
+                inv.timer = loop.call_later(entry.next_attempt_at - now, self._retry, inv)
+            else:
+                self._lane(inv.function).ready.append(inv)
+        for lane in self._lanes.values():
+            loop.call_soon(self._pump, lane)
 
     def _lane(self, fn: LambdaFunction) -> _Lane:
         lane = self._lanes.get(fn.logical_id)
@@ -205,6 +289,8 @@ class AsyncInvoker:
             payload_bytes=len(body),
         )
         self._records[inv.request_id] = inv
+        if self._journal is not None:
+            self._journal.add(inv)
         self._active += 1
         self._idle.clear()
         lane = self._lane(fn)
@@ -252,6 +338,8 @@ class AsyncInvoker:
             lane.timer = asyncio.get_running_loop().call_later(lane.backoff, self._unthrottle, lane)
             inv.next_attempt_at = now + lane.backoff
             lane.backoff = min(lane.backoff * 2, self._settings.throttle_backoff_s[1])
+        if self._journal is not None:
+            self._journal.update(inv)
 
     def _unthrottle(self, lane: _Lane) -> None:
         lane.timer = None
@@ -312,6 +400,8 @@ class AsyncInvoker:
         inv.updated_at = now
         inv.next_attempt_at = now + delay
         inv.timer = asyncio.get_running_loop().call_later(delay, self._retry, inv)
+        if self._journal is not None:
+            self._journal.update(inv)
         self._log.info(
             "%s %s: attempt %d failed (%s), retrying in %.3g s",
             inv.function.function_name,
@@ -352,6 +442,10 @@ class AsyncInvoker:
         if error is not None:
             inv.error = error
         inv.record = destination_record(inv, condition, now)
+        if self._journal is not None:
+            self._journal.finish(inv)
+            if state is State.FAILED:
+                self._journal.commit()  # before the failure log and dead-letter record: a crash repeats neither
         config = inv.function.async_config
         if state is State.SUCCEEDED:
             self._deliver(inv, "OnSuccess", config.on_success, success=True)
@@ -375,8 +469,14 @@ class AsyncInvoker:
         if self._active == 0:
             self._idle.set()
         self._finished.append(inv.request_id)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the oldest finished invocations beyond `max_records` (here and in the journal)."""
         while len(self._finished) > self._settings.max_records:
-            self._records.pop(self._finished.popleft(), None)
+            old = self._records.pop(self._finished.popleft(), None)
+            if old is not None and self._journal is not None:
+                self._journal.forget(old.seq)
 
     def _deliver(self, inv: Invocation, kind: str, arn: str | None, *, success: bool) -> None:
         if not arn or inv.record is None:
@@ -452,6 +552,8 @@ class AsyncInvoker:
         """
         if state is not None and state not in {s.value for s in State}:
             raise ValueError(f"unknown state {state!r}; one of {', '.join(s.value for s in State)}")
+        if self._journal is not None:
+            self._journal.commit()  # what anyone can see is on disk
         name = None
         if function:
             fn = find_function(self._functions, function)
@@ -464,6 +566,18 @@ class AsyncInvoker:
         if limit is not None:
             matches = matches[-limit:] if limit > 0 else []
         return [inv.to_dict() for inv in matches]
+
+
+def _removed_function(entry: Entry) -> LambdaFunction:
+    """A stand-in for a journaled invocation's function that is no longer in the template."""
+    return LambdaFunction(
+        logical_id=entry.function,
+        function_name=entry.function_name,
+        handler="",
+        runtime="",
+        code_dir=Path(),
+        origin=Origin(Path()),
+    )
 
 
 def _throttle_error() -> dict[str, Any]:

@@ -76,6 +76,8 @@ class Invocation:
     payload_bytes: int = 0
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
+    seq: int = 0  # its row in the journal
+    recovered: bool = False  # read back from the journal after a crash
 
     @property
     def done(self) -> bool:
@@ -116,6 +118,7 @@ class Invocation:
             "logs": last.logs if last else [],
             "destinationRecord": self.record,
             "deliveries": self.deliveries,
+            "recovered": self.recovered,
         }
         return data
 
