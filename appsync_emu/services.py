@@ -84,7 +84,8 @@ class Services:
     async def aclose(self, grace_s: float) -> None:
         """Stop background work without losing any: queue (records the unfinished), workers, LLM."""
         if self.invoker is not None:
-            await self.invoker.shutdown(grace_s)
+            # After the grace the invoker stops the workers itself, so attempts that answer meanwhile count.
+            await self.invoker.shutdown(grace_s, stop_workers=self.lambdas.aclose if self.lambdas is not None else None)
         if self.lambdas is not None:
             await self.lambdas.aclose()
         await self.llm.aclose()

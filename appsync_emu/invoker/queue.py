@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +57,8 @@ from .records import (
 DEFAULT_MAX_RECORDS = 10_000
 #: Lambda's recursive-loop detection stops a chain of destination invocations after 16 hops.
 MAX_DESTINATION_DEPTH = 16
+#: After the workers were stopped at shutdown, how long their attempts may take to report.
+STOP_WAIT_S = 5.0
 _SHUTDOWN_ERROR = {
     "errorType": "EmulatorShutdown",
     "errorMessage": "The emulator shut down before the event was processed.",
@@ -162,12 +164,17 @@ class AsyncInvoker:
         while self._active:
             await self._idle.wait()
 
-    async def shutdown(self, grace_s: float = 5.0) -> None:
-        """Stop accepting work, let work finish for up to `grace_s`, then fail what is left.
+    async def shutdown(
+        self, grace_s: float = 5.0, *, stop_workers: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Stop accepting work, let work finish for up to `grace_s`, then end what is left, each once.
 
-        Unfinished invocations end as failed with condition `EmulatorShutdown` and go through the
-        usual failure path (on-failure record, dead-letter record, failure log), so none vanish.
-        The journal is then closed (and removed: nothing in it is unfinished).
+        Invocations not running end failed with condition `EmulatorShutdown` through the usual
+        failure path (on-failure record, dead-letter record, failure log), so none vanish. Running
+        attempts are stopped by `stop_workers` (the Lambda service's `aclose`: it kills the workers)
+        if given, else by cancelling their calls, and each then ends with what really happened: the
+        function's answer if it came first, else `EmulatorShutdown`. The journal is then closed
+        (and removed: nothing in it is unfinished).
         """
         if self._closing:
             return
@@ -181,13 +188,25 @@ class AsyncInvoker:
             if lane.timer is not None:
                 lane.timer.cancel()
             lane.ready.clear()
-        tasks = []
+        running: builtins.list[Invocation] = []
         for inv in [inv for inv in self._records.values() if not inv.done]:
-            if inv.task is not None and not inv.task.done():
-                inv.task.cancel()
-                tasks.append(inv.task)
-            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
+            if inv.state is State.RUNNING and inv.task is not None and not inv.task.done():
+                running.append(inv)
+            else:
+                self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
+        tasks = [inv.task for inv in running if inv.task is not None]
+        if tasks and stop_workers is not None:
+            try:
+                await stop_workers()
+            except Exception:
+                self._log.exception("stopping the workers at shutdown failed")
+            await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+        for inv in running:
+            if inv.call is not None:
+                inv.call.cancel()  # a call that already has its result keeps it
         await asyncio.gather(*tasks, return_exceptions=True)
+        for inv in running:
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)  # no-op if ended
         if self._failure_file is not None:
             self._failure_file.close()
             self._failure_file = None
@@ -357,8 +376,24 @@ class AsyncInvoker:
     async def _attempt(self, lane: _Lane, inv: Invocation) -> None:
         started = self._settings.clock()
         assert inv.body is not None
+        if self._closed:  # shutdown came between `_start` and this task's first step: nothing ran
+            lane.running -= 1
+            inv.attempts -= 1
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
+            return
+        # The call is a task of its own: shutdown cancels it, not this bookkeeping, so a call
+        # that already has its result when shutdown comes keeps it and is recorded as it ended.
+        call = asyncio.ensure_future(
+            self._service.invoke_json(inv.function.logical_id, inv.body, request_id=inv.request_id)
+        )
+        inv.call = call
         try:
-            result = await self._service.invoke_json(inv.function.logical_id, inv.body, request_id=inv.request_id)
+            result = await call
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
         except TooManyRequestsException:
             inv.attempts -= 1
             lane.ready.appendleft(inv)
@@ -370,6 +405,7 @@ class AsyncInvoker:
         else:
             self._after_attempt(inv, result, started)
         finally:
+            inv.call = None
             lane.running -= 1
             self._pump(lane)
 
@@ -387,10 +423,12 @@ class AsyncInvoker:
         )
         if result.function_error is None:
             self._finish(inv, State.SUCCEEDED, Condition.SUCCESS)
-        elif inv.attempts <= inv.function.async_config.maximum_retry_attempts:
-            self._schedule_retry(inv, result)
-        else:
+        elif inv.attempts > inv.function.async_config.maximum_retry_attempts:
             self._finish(inv, State.FAILED, Condition.RETRIES_EXHAUSTED)
+        elif self._closed:
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
+        else:
+            self._schedule_retry(inv, result)
 
     def _schedule_retry(self, inv: Invocation, result: InvokeResult) -> None:
         delays = self._settings.retry_delays_s

@@ -275,6 +275,14 @@ class Worker:
                 await capture.flushed
 
     async def _pump_output(self) -> None:
+        try:
+            await self._read_output()
+        finally:
+            capture = self._capture  # no more output will come: whoever waits for the log has all of it
+            if capture is not None and not capture.flushed.done():
+                capture.flushed.set_result(None)
+
+    async def _read_output(self) -> None:
         stdout = self.proc.stdout
         if stdout is None:
             return

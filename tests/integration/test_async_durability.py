@@ -1,9 +1,10 @@
-"""Nothing accepted is lost: a killed server takes up its Event invocations again, and a function's processes
-end with it (issue 7, item 6)."""
+"""Nothing accepted is lost: a killed server takes up its Event invocations again, a shutdown records each
+once, and a function's processes end with it (issue 7, item 6)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,25 @@ def test_a_killed_server_takes_up_every_accepted_invocation_on_restart(app: Path
         else:
             assert runs[item["requestPayload"]["n"]] >= 1
     assert not journal.exists()  # the clean stop ended everything: nothing to take up next time
+
+
+def test_a_shutdown_records_each_invocation_once_as_it_ended(app: Path, tmp_path: Path) -> None:
+    marks, failures = tmp_path / "marks", tmp_path / "failures.jsonl"
+    server = Server(app, tmp_path / "server.log", "--shutdown-grace", "1", "--failure-log", str(failures))
+    try:
+        server.fire(0, 0.2, marks)  # ends within the grace
+        server.fire(1, 20, marks)  # still running when the grace is over: its worker is stopped
+        wait_until(lambda: len([i for i in server.invocations() if i["state"] == "running"]) == 2, "both to run")
+    finally:
+        server.stop(signal.SIGINT)  # Ctrl+C; SIGTERM kills `serve` before its shutdown runs (uvicorn re-raises it)
+    records = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert [r["requestPayload"]["n"] for r in records] == [1], records
+    (record,) = records
+    assert record["requestContext"]["condition"] == "EmulatorShutdown"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["responsePayload"]["errorType"] == "Runtime.ExitError"  # stopped, then recorded
+    assert marks_of(marks) == {0: 1}
+    assert not (app / ".appsync-emu" / f"{FILE_STEM}.sqlite3").exists()
 
 
 def gone(pid: int) -> bool:

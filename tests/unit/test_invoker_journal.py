@@ -1,4 +1,4 @@
-"""The async invoker's journal: what is written when, and what a restart after a crash takes up."""
+"""The async invoker's journal: what is written when, what a restart after a crash takes up, shutdown's one record."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from appsync_emu.config.model import AsyncInvokeConfig
 from appsync_emu.invoker.journal import FILE_STEM, Journal
 from appsync_emu.invoker.queue import AsyncInvoker, InvokerSettings
+from appsync_emu.lambdas.results import InvokeResult
 from tests.unit.test_invoker_queue import FAST, FakeService, failing, fn, ok, wait_for
 
 
@@ -216,3 +217,61 @@ def test_an_unreadable_journal_is_moved_aside(tmp_path: Path, caplog: pytest.Log
     assert (tmp_path / f"{FILE_STEM}.sqlite3.unreadable").exists()
     assert "cannot be read" in caplog.text
     journal.close()
+
+
+async def test_an_answer_that_came_before_shutdown_is_recorded_as_it_ended(tmp_path: Path) -> None:
+    """The function answered, then shutdown came before the invoker handled the answer: it succeeded."""
+    log = tmp_path / "failures.jsonl"
+    service = FakeService(fn("F"))
+    invoker = make(service, tmp_path, InvokerSettings(failure_log=log))
+    stopping: list[asyncio.Task[None]] = []
+
+    def answer_then_shut_down(rid: str, event: Any, n: int) -> InvokeResult:
+        stopping.append(asyncio.get_running_loop().create_task(invoker.shutdown(0)))
+        return ok({"done": True})(rid, event, n)
+
+    service.behaviour["F"] = answer_then_shut_down
+    rid = invoker.submit("F", {})
+    await wait_for(lambda: bool(stopping))
+    await stopping[0]
+    item = invoker.get(rid)
+    assert item is not None and (item["state"], item["condition"]) == ("succeeded", "Success")
+    assert not log.exists()
+    assert [i["requestId"] for i in invoker.list()] == [rid]
+
+
+async def test_an_attempt_that_answers_while_the_workers_stop_is_recorded_as_it_ended(tmp_path: Path) -> None:
+    log = tmp_path / "failures.jsonl"
+    service = FakeService(fn("F"), fn("G"))
+    service.gate = asyncio.Event()
+    service.behaviour["G"] = failing("killed")
+    invoker = make(service, tmp_path, InvokerSettings(failure_log=log))
+    finishes, killed = invoker.submit("F", {}), invoker.submit("G", {})
+    await wait_for(lambda: service.running == 2)
+
+    async def stop_workers() -> None:  # the functions end as the workers go: F had answered, G is killed
+        assert service.gate is not None
+        service.gate.set()
+
+    await invoker.shutdown(0, stop_workers=stop_workers)
+    ok_item, killed_item = invoker.get(finishes), invoker.get(killed)
+    assert ok_item is not None and (ok_item["state"], ok_item["condition"]) == ("succeeded", "Success")
+    assert killed_item is not None
+    assert (killed_item["state"], killed_item["condition"]) == ("failed", "EmulatorShutdown")
+    assert killed_item["destinationRecord"]["responsePayload"]["errorMessage"] == "killed"  # what really happened
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["requestContext"]["requestId"] for line in lines] == [killed]
+
+
+async def test_an_attempt_cut_short_at_shutdown_ends_once(tmp_path: Path) -> None:
+    log = tmp_path / "failures.jsonl"
+    service = FakeService(fn("F"))
+    service.gate = asyncio.Event()
+    invoker = make(service, tmp_path, InvokerSettings(failure_log=log))
+    rid = invoker.submit("F", {})
+    await wait_for(lambda: service.running == 1)
+    await invoker.shutdown(0)
+    item = invoker.get(rid)
+    assert item is not None and (item["state"], item["condition"]) == ("failed", "EmulatorShutdown")
+    assert item["destinationRecord"]["requestContext"]["approximateInvokeCount"] == 1
+    assert len(log.read_text().splitlines()) == 1
