@@ -1,0 +1,1 @@
+"""Fuzzing the real server (hypothesis) and the attack cases of issue 7 as regression tests."""
