@@ -40,10 +40,12 @@ MAX_SLOTS = 16
 SCHEMA_VERSION = 1
 #: Bytes written to the WAL (roughly) between two checkpoints by the checkpointer thread.
 CHECKPOINT_BYTES = 4 * 1024 * 1024
-#: What one commit adds to the WAL besides the payload: the pages it changed (4 KB each).
-_COMMIT_BYTES = 8 * 1024
+#: Small pages: a commit writes (and checksums) each page it changed, and rows are small (~20% less per submit).
+PAGE_BYTES = 1024
+#: What one commit adds to the WAL besides the payload: the pages it changed.
+_COMMIT_BYTES = 3 * PAGE_BYTES
 #: Changes of state wait at most this long to be committed (a submit or a look at the records commits them sooner).
-COMMIT_DELAY_S = 0.01
+COMMIT_DELAY_S = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -227,6 +229,7 @@ class Journal:
     def _connect(self, path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
+            db.execute(f"PRAGMA page_size={PAGE_BYTES}")  # a new file only; WAL frames are checksummed whole
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it, off the loop

@@ -172,9 +172,9 @@ class AsyncInvoker:
         Invocations not running end failed with condition `EmulatorShutdown` through the usual
         failure path (on-failure record, dead-letter record, failure log), so none vanish. Running
         attempts are stopped by `stop_workers` (the Lambda service's `aclose`: it kills the workers)
-        if given, else by cancelling their calls, and each then ends with what really happened: the
-        function's answer if it came first, else `EmulatorShutdown`. The journal is then closed
-        (and removed: nothing in it is unfinished).
+        if given, and each then ends with what really happened: the function's answer if it came
+        first, else `EmulatorShutdown`; without it (or past `STOP_WAIT_S`) they are cancelled. The
+        journal is then closed (and removed: nothing in it is unfinished).
         """
         if self._closing:
             return
@@ -201,9 +201,8 @@ class AsyncInvoker:
             except Exception:
                 self._log.exception("stopping the workers at shutdown failed")
             await asyncio.wait(tasks, timeout=STOP_WAIT_S)
-        for inv in running:
-            if inv.call is not None:
-                inv.call.cancel()  # a call that already has its result keeps it
+        for task in tasks:
+            task.cancel()  # those still running (all of them without `stop_workers`)
         await asyncio.gather(*tasks, return_exceptions=True)
         for inv in running:
             self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)  # no-op if ended
@@ -381,19 +380,12 @@ class AsyncInvoker:
             inv.attempts -= 1
             self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
             return
-        # The call is a task of its own: shutdown cancels it, not this bookkeeping, so a call
-        # that already has its result when shutdown comes keeps it and is recorded as it ended.
-        call = asyncio.ensure_future(
-            self._service.invoke_json(inv.function.logical_id, inv.body, request_id=inv.request_id)
-        )
-        inv.call = call
         try:
-            result = await call
+            result = await self._service.invoke_json(inv.function.logical_id, inv.body, request_id=inv.request_id)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if not self._closed:
                 raise
-            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)
+            self._finish(inv, State.FAILED, Condition.EMULATOR_SHUTDOWN, error=_SHUTDOWN_ERROR)  # shutdown cut it short
         except TooManyRequestsException:
             inv.attempts -= 1
             lane.ready.appendleft(inv)
@@ -405,7 +397,6 @@ class AsyncInvoker:
         else:
             self._after_attempt(inv, result, started)
         finally:
-            inv.call = None
             lane.running -= 1
             self._pump(lane)
 

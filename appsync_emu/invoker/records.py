@@ -76,7 +76,6 @@ class Invocation:
     payload_bytes: int = 0
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
-    call: asyncio.Task[InvokeResult] | None = None  # the running attempt's call to the Lambda service
     seq: int = 0  # its row in the journal
     recovered: bool = False  # read back from the journal after a crash
 
