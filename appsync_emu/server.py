@@ -14,13 +14,15 @@ import errno
 import importlib.util
 import json
 import shlex
+import signal
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import uvicorn
@@ -154,8 +156,39 @@ def banner(emulator: Emulator) -> str:
     return "\n".join(lines)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that the SIGINT or SIGTERM that stopped it is re-raised by us.
+
+    uvicorn re-raises the signal as soon as it has stopped serving, with the default handler
+    back in place: SIGTERM then ends the process before the emulator's own shutdown runs (Event
+    invocations recorded, workers stopped, the journal closed). `_serve_until_done` re-raises it
+    once the emulator is closed, so the process still ends as the signal says.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.signals: list[int] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(sig: int, frame: FrameType | None) -> None:
+            self.signals.append(sig)
+            self.handle_exit(sig, frame)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 async def _serve_until_done(
-    server: uvicorn.Server, sock: socket.socket, emulator: Emulator, on_started: Callable[[], None]
+    server: _Server, sock: socket.socket, emulator: Emulator, on_started: Callable[[], None]
 ) -> None:
     """Serve; once uvicorn answers call `on_started`; on the way out close the emulator's services."""
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -169,6 +202,8 @@ async def _serve_until_done(
         await task
     finally:
         await emulator.aclose()
+    for sig in reversed(server.signals):
+        signal.raise_signal(sig)  # after the shutdown: the process ends as the signal says
 
 
 def prepare(settings: Settings) -> socket.socket:
@@ -191,7 +226,7 @@ async def serve(
     except BaseException:
         sock.close()
         raise
-    server = uvicorn.Server(uvicorn_config(emulator, settings))
+    server = _Server(uvicorn_config(emulator, settings))
 
     def started() -> None:
         print(banner(emulator), file=out or sys.stdout, flush=True)
@@ -228,7 +263,7 @@ class BackgroundServer:
         self.template = template
         self.settings = settings
         self.emulator: Emulator | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -267,7 +302,7 @@ class BackgroundServer:
         except BaseException:
             sock.close()
             raise
-        self._server = uvicorn.Server(uvicorn_config(self.emulator, self.settings))
+        self._server = _Server(uvicorn_config(self.emulator, self.settings))
         await _serve_until_done(self._server, sock, self.emulator, self._ready.set)
 
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
