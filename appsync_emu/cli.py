@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="delays before the 1st and 2nd retry of a failed Event invocation (default 60,120 like Lambda)",
     )
     serve.add_argument("--no-prewarm", action="store_true", help="do not start one worker per function at start-up")
+    serve.add_argument(
+        "--no-async-journal",
+        action="store_true",
+        help="keep accepted Event invocations in memory only (not taken up after a crash)",
+    )
     serve.add_argument("--failure-log", type=Path, default=None, help="append async failure records to this JSONL file")
     serve.add_argument("--shutdown-grace", type=float, default=None, help="seconds to finish async work on shutdown")
     serve.add_argument(
@@ -147,6 +152,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         tls_keyfile=args.tls_key,
         log_level=args.log_level,
         prewarm_functions=not args.no_prewarm,
+        async_journal=not args.no_async_journal,
         strict=args.strict,
         allow_origins=tuple(args.allow_origin),
     )

@@ -81,11 +81,15 @@ class EmulatorHandle:
 
 
 def start_emulator(template: str | Path, **settings: Any) -> EmulatorHandle:
-    """Start an emulator for `template` on a free loopback port and return its handle."""
+    """Start an emulator for `template` on a free loopback port and return its handle.
+
+    No async journal unless asked (`async_journal=True`): a test run starts clean, and a killed
+    run leaves no invocations for the next one to take up.
+    """
     from .server import BackgroundServer
     from .settings import Settings
 
-    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning"}
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning", "async_journal": False}
     options.update(settings)
     server = BackgroundServer(Path(template), Settings(**options))
     emulator = server.start()
