@@ -38,6 +38,9 @@ MAX_QUERY_DIRECTIVES = 200
 MAX_QUERY_VARIABLES = 200
 #: Selection-set nesting of one document (AppSync's own `QueryDepthLimit` goes up to 75).
 MAX_QUERY_DEPTH = 100
+#: Pairs of fields with the same response name (`{ a a a }` has 3): graphql-core compares each
+#: pair to check they can merge, so `{ hello hello ... }` costs quadratic time (500 copies, 36 ms).
+MAX_QUERY_SAME_NAME_PAIRS = 125_000
 #: Nesting of the request's JSON (the body, `variables`).
 MAX_JSON_DEPTH = 64
 

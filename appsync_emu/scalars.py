@@ -54,6 +54,7 @@ from graphql.language import SKIP
 from graphql.utilities.validate_input_value import validate_input_literal
 from graphql.validation import ValuesOfCorrectTypeRule
 
+from . import json_input
 from .schema import AWS_SCALAR_NAMES
 
 __all__ = [
@@ -300,8 +301,8 @@ def _timestamp_to_literal(value: Any) -> ConstValueNode | None:
 def _json_from_input(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return _parse_json(value)
-        except ValueError:
+            return json_input.loads(value)  # the same checks as a request body: depth, surrogates, finite numbers
+        except json_input.BadJson:
             return _INVALID
     if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value

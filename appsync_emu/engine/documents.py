@@ -14,7 +14,8 @@ the cache is bounded in bytes as well as entries.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+import re
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +25,15 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
     SelectionSetNode,
+    Source,
     VariableDefinitionNode,
     parse,
     validate,
 )
-from graphql.language import Node, Visitor, visit
+from graphql.language import Node
 from graphql.validation import ValidationRule
 
 from .. import limits
@@ -58,34 +61,24 @@ class PreparedDocument:
         return "Must provide operation name if query contains multiple operations."
 
 
-class _PathFinder(Visitor):
-    """Finds the graphql-java style path (`a/b/c`) of one node in a document."""
-
-    def __init__(self, target: Node) -> None:
-        super().__init__()
-        self.target = target
-        self.stack: list[str] = []
-        self.found: str | None = None
-
-    def enter_field(self, node: FieldNode, *_: Any) -> None:
-        self.stack.append(node.name.value)
-        if node is self.target and self.found is None:
-            self.found = "/".join(self.stack)
-
-    def leave_field(self, *_: Any) -> None:
-        self.stack.pop()
-
-    def enter(self, node: Node, *_: Any) -> None:
-        if node is self.target and self.found is None and not isinstance(node, FieldNode):
-            self.found = "/".join(self.stack)
-
-
-def _node_path(document: DocumentNode, err: GraphQLError) -> str | None:
-    if not err.nodes:
-        return None
-    finder = _PathFinder(err.nodes[0])
-    visit(document, finder)
-    return finder.found
+def _node_paths(document: DocumentNode, errors: list[GraphQLError]) -> list[str | None]:
+    """The graphql-java style path (`a/b/c`) of each error's first node, found in one walk of the document."""
+    wanted = {id(err.nodes[0]) for err in errors if err.nodes}
+    found: dict[int, str] = {}
+    todo: list[tuple[Node, tuple[str, ...]]] = [(document, ())]
+    while todo and len(found) < len(wanted):
+        node, path = todo.pop()
+        if isinstance(node, FieldNode):
+            path = (*path, node.name.value)
+        if id(node) in wanted:
+            found.setdefault(id(node), "/".join(path))
+        for key in node.keys:
+            value = getattr(node, key, None)
+            if isinstance(value, Node):
+                todo.append((value, path))
+            elif isinstance(value, (list, tuple)):
+                todo.extend((item, path) for item in value if isinstance(item, Node))
+    return [found.get(id(err.nodes[0])) if err.nodes else None for err in errors]
 
 
 class NoIntrospection(ValidationRule):
@@ -103,6 +96,30 @@ class NoIntrospection(ValidationRule):
 _INLINE_PREPARE_BYTES = 4096
 
 
+#: GraphQL's lexical tokens and comments, as graphql-core's `max_tokens` counts them (a close
+#: approximation: it never counts more tokens than the lexer would, on documents that lex).
+_TOKEN = re.compile(
+    r'''"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n\r]|\\.)*"|[_A-Za-z][_0-9A-Za-z]*|-?[0-9][0-9.eE+-]*|\.\.\.|#[^\n\r]*|[!$&():=@\[\]{|}]'''
+)
+
+
+def _token_limit_error(query: str, limit: int) -> GraphQLSyntaxError | None:
+    """graphql-core's error for a document past `limit` tokens, found with a regex at C speed.
+
+    graphql-core's lexer is pure Python: reaching a 5,000-token limit costs it 30-40 ms of CPU,
+    which even on a thread holds the GIL against the event loop. Fewer characters than `limit`
+    cannot hold more tokens, so short documents are not scanned.
+    """
+    if len(query) <= limit:
+        return None
+    for count, match in enumerate(_TOKEN.finditer(query), 1):
+        if count > limit:
+            return GraphQLSyntaxError(
+                Source(query), match.start(), f"Document contains more than {limit} tokens. Parsing aborted."
+            )
+    return None
+
+
 def _request_error(message: str) -> PreparedDocument:
     return PreparedDocument(None, [{"path": None, "locations": None, "message": message}])
 
@@ -111,11 +128,14 @@ def shape_problem(document: DocumentNode) -> str | None:
     """Why the document asks more of the validator and executor than any request may, if it does."""
     aliases = directives = variables = 0
     deepest = 0
+    names: Counter[str] = Counter()
     todo: list[tuple[Node, int]] = [(document, 0)]
     while todo:
         node, depth = todo.pop()
-        if isinstance(node, FieldNode) and node.alias is not None:
-            aliases += 1
+        if isinstance(node, FieldNode):
+            if node.alias is not None:
+                aliases += 1
+            names[(node.alias or node.name).value] += 1
         elif isinstance(node, DirectiveNode):
             directives += 1
         elif isinstance(node, VariableDefinitionNode):
@@ -137,6 +157,13 @@ def shape_problem(document: DocumentNode) -> str | None:
     ):
         if count > limit:
             return f"Query too complex: {count} {what}, more than the {limit} the emulator accepts"
+    pairs = sum(n * (n - 1) // 2 for n in names.values())
+    if pairs > limits.MAX_QUERY_SAME_NAME_PAIRS:
+        name, count = names.most_common(1)[0]
+        return (
+            f"Query too complex: {pairs} pairs of fields with the same name to compare ('{name}' alone is "
+            f"selected {count} times), more than the {limits.MAX_QUERY_SAME_NAME_PAIRS} the emulator accepts"
+        )
     return None
 
 
@@ -188,6 +215,9 @@ class DocumentCache:
                 f"Query too large: {len(query.encode())} bytes, more than the {limits.MAX_QUERY_BYTES} "
                 "the emulator accepts"
             )
+        too_long = _token_limit_error(query, limits.MAX_QUERY_TOKENS)
+        if too_long is not None:
+            return PreparedDocument(None, [format_request_error(too_long)])
         try:
             document = parse(query, max_tokens=limits.MAX_QUERY_TOKENS)
         except GraphQLError as err:
@@ -202,7 +232,8 @@ class DocumentCache:
         except RecursionError:
             return _request_error("Query too complex: nested too deeply to validate")
         if errors:
-            return PreparedDocument(None, [format_request_error(e, _node_path(document, e)) for e in errors])
+            paths = _node_paths(document, errors)
+            return PreparedDocument(None, [format_request_error(e, p) for e, p in zip(errors, paths, strict=True)])
         operations: dict[str | None, OperationDefinitionNode] = {}
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):

@@ -21,11 +21,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from .. import limits, logs
+from .. import json_input, limits, logs
 from ..auth.authorizer import Authorizer
 from ..auth.context import AuthError
 from ..engine.engine import Engine, ExecutionOutcome
-from . import json_input
 
 log = logging.getLogger("appsync_emu.request")
 

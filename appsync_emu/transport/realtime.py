@@ -41,7 +41,7 @@ from ..auth.authorizer import Authorizer
 from ..auth.context import AuthContext, AuthError
 from ..engine.engine import Engine
 from ..pubsub.registry import PubSub
-from . import json_input
+from .. import json_input
 from .origins import OriginPolicy
 from .origins import header as scope_header
 from .realtime_protocol import (

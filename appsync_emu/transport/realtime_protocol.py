@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .. import limits
-from . import json_input
+from .. import json_input, limits
 
 KA_FRAME = '{"type":"ka"}'
 

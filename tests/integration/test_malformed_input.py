@@ -144,6 +144,9 @@ async def test_a_lambda_result_json_cannot_carry_is_a_clear_error() -> None:
         ("{ hello " + "@include(if: true) " * 300 + "}", "300 directives"),
         ("query(" + " ".join(f"$v{i}: String" for i in range(300)) + ") { hello }", "300 variable definitions"),
         ("{" + " ".join("hello" for _ in range(6000)) + "}", "more than 5000 tokens"),
+        ("{ a, " * 2600 + "}", "more than 5000 tokens"),  # found before the (slow) parser runs
+        ("{" + " hello" * 600 + "}", "'hello' alone is selected 600 times"),
+        ("{" + " ".join(f"... on Query {{{' hello' * 60}}}" for _ in range(10)) + "}", "selected 600 times"),
         ("{ hello }" + " " * (1024 * 1024 + 1), "Query too large"),
     ],
 )
@@ -153,3 +156,30 @@ def test_documents_that_would_freeze_the_server_are_refused_up_front(
     r = post_raw(core_api, json.dumps({"query": query}))
     assert r.status_code == 400
     assert says in only_error(r)["message"]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("1e999", "Unable to parse `1e999`"), ('{"a": "\\ud800"}', "as valid JSON"), ("NaN", "Unable to parse `NaN`")],
+)
+def test_awsjson_that_json_cannot_carry_is_refused_like_any_invalid_value(
+    core_api: EmulatorHandle, value: str, says: str
+) -> None:
+    r = post_raw(core_api, json.dumps({"query": "query Q($v: AWSJSON) { echoJson(v: $v) }", "variables": {"v": value}}))
+    assert r.status_code == 400, r.text
+    assert says in only_error(r)["message"]
+
+
+def test_a_body_with_numbers_json_cannot_carry_is_malformed(core_api: EmulatorHandle) -> None:
+    for number in ("NaN", "Infinity", "1e999"):
+        r = post_raw(core_api, '{"query":"query Q($n: Float) { hello }","variables":{"n":' + number + "}}")
+        assert r.status_code == 400 and only_error(r)["errorType"] == "MalformedHttpRequestException", number
+
+
+def test_many_validation_errors_each_name_their_own_path(core_api: EmulatorHandle) -> None:
+    query = "{ " + " ".join(f"a{i}: nope{i}" for i in range(150)) + " }"
+    errors = post_raw(core_api, json.dumps({"query": query})).json()["errors"]
+    assert len(errors) == 101 and "Validation aborted" in errors[-1]["message"]  # graphql-core stops at 100
+    assert errors[0]["message"].startswith(
+        "Validation error of type FieldUndefined: Field 'nope0' in type 'Query' is undefined @ 'nope0'"
+    )

@@ -1,19 +1,33 @@
-"""Decoding the JSON clients send (HTTP bodies, real-time frames), with the checks every input needs.
+"""Decoding the JSON clients send (HTTP bodies, real-time frames, AWSJSON values), with the checks every input needs.
 
 A request must not crash a handler or the connection: JSON nested deeper than
-`limits.MAX_JSON_DEPTH`, or holding a lone UTF-16 surrogate (`"\\ud800"`, which no UTF-8 reply
-can carry), is refused up front with `BadJson`, before anything runs.
+`limits.MAX_JSON_DEPTH`, holding a lone UTF-16 surrogate (`"\\ud800"`, which no UTF-8 reply
+can carry), or a number that is not finite (`NaN`, `Infinity`, `1e999`: no JSON reply can carry
+them either) is refused up front with `BadJson`, before anything runs.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
-from .. import limits
+from . import limits
 
-_DECODER = json.JSONDecoder()
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json_constant, parse_float=_finite)
 #: An escaped UTF-16 surrogate (\\uD800-\\uDFFF): the only way a lone one can get into decoded JSON.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
