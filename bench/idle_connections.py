@@ -25,7 +25,7 @@ import psutil
 from _common import API_KEY, QUICKSTART, new_loop, start_server
 from wsraw import RawWsClient, answer_commands, api_key_auth, run_client
 
-QUERY = 'subscription S($room: String!) { onMessage(room: $room) { id text } }'
+QUERY = "subscription S($room: String!) { onMessage(room: $room) { id text } }"
 
 
 class _Idle(RawWsClient):

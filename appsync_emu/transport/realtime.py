@@ -36,12 +36,11 @@ from urllib.parse import unquote
 
 from websockets.protocol import State as _WsState
 
-from .. import limits
+from .. import json_input, limits
 from ..auth.authorizer import Authorizer
 from ..auth.context import AuthContext, AuthError
 from ..engine.engine import Engine
 from ..pubsub.registry import PubSub
-from .. import json_input
 from .origins import OriginPolicy
 from .origins import header as scope_header
 from .realtime_protocol import (
@@ -303,11 +302,17 @@ class Outbox:
         """Write what waits, within the stall timeout; then the close frame, if one is due."""
         try:
             await self._drain()
-            if self.close_code is not None and not self.dropped:
+            direct = self._direct
+            if self.close_code is not None and not self.dropped and (direct is None or direct.is_open()):
                 async with asyncio.timeout(self.stall_timeout_s):
                     await self._send({"type": "websocket.close", "code": self.close_code})
         except TimeoutError:
             self.drop(f"its socket took nothing for {self.stall_timeout_s:g} s")
+        except (OSError, RuntimeError) as err:
+            # The connection closed first (the client left, or uvicorn closed it, e.g. 1007 for a
+            # frame that is not UTF-8): uvicorn raises ClientDisconnected (an OSError) or, for a
+            # send after its own close, RuntimeError. There is nothing left to write to.
+            log.debug("ws connection closed before its frames were written: %s", err)
         finally:
             self._writer = None
 

@@ -74,7 +74,6 @@ class FuzzStats:
     cases: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     close_codes: Counter[int] = field(default_factory=Counter)
-    known_problems: Counter[str] = field(default_factory=Counter)
     frames_sent: int = 0
 
     def line(self) -> str:
@@ -82,26 +81,13 @@ class FuzzStats:
         statuses = " ".join(f"{s}x{n}" for s, n in sorted(self.statuses.items()))
         codes = " ".join(f"{c}x{n}" for c, n in sorted(self.close_codes.items())) or "none"
         server_errors = sum(n for s, n in self.statuses.items() if s >= 500)
-        known = ", ".join(f"{name} x{n}" for name, n in sorted(self.known_problems.items())) or "none"
         return (
             f"cases: {cases}; total {sum(self.cases.values())}; HTTP statuses {statuses}; "
-            f"5xx {server_errors}; WebSocket frames sent {self.frames_sent}, server close codes {codes}; "
-            f"known server problems seen: {known}"
+            f"5xx {server_errors}; WebSocket frames sent {self.frames_sent}, server close codes {codes}"
         )
 
 
 STATS = FuzzStats()
-
-
-#: Problems the fuzz suite found in the server that are not fixed yet: seen, they are counted and
-#: printed at the end instead of failing the run (`APPSYNC_EMU_FUZZ_STRICT=1` fails on them too).
-#: Each is described in docs/RELIABILITY.md ("Found by the fuzz suite"); remove its line once fixed.
-KNOWN_PROBLEMS = {
-    # transport/realtime.py Outbox._write sends `websocket.close` after uvicorn has already closed
-    # the socket for a client's invalid UTF-8 frame (a race: ~1 in 300 such connections).
-    "outbox-close-after-close": "Unexpected ASGI message 'websocket.close', after sending 'websocket.close'",
-}
-STRICT = os.environ.get("APPSYNC_EMU_FUZZ_STRICT", "") not in ("", "0")
 
 
 class ServerLog(logging.Handler):
@@ -122,11 +108,7 @@ class ServerLog(logging.Handler):
             message = f"<unformattable record {record.msg!r}: {err}>"
         if record.levelno >= logging.ERROR or record.exc_info or "Traceback (most recent call last)" in message:
             text = f"{message}\n{self.format(record)}" if record.exc_info else message
-            known = next((name for name, sign in KNOWN_PROBLEMS.items() if sign in text), None)
-            if known is not None and not STRICT:
-                STATS.known_problems[known] += 1
-                return
-            self.problems.append(f"{record.levelname} {record.name}: {message[:2000]}")
+            self.problems.append(f"{record.levelname} {record.name}: {text[:2000]}")
 
     def check(self) -> None:
         """Fail with the first problems seen since the last check (and forget them)."""
