@@ -23,9 +23,12 @@ from graphql import (
     DirectiveNode,
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     Source,
@@ -92,8 +95,9 @@ class NoIntrospection(ValidationRule):
             self.report_error(GraphQLError(f"Cannot query field '{name}' on type '{type_name}'.", node))
 
 
-#: Query text up to this size is parsed and validated on the loop (it takes well under a millisecond).
-_INLINE_PREPARE_BYTES = 4096
+#: Query text up to this size is parsed and validated on the loop (well under a millisecond); a
+#: longer one on a thread, so that the loop gets the GIL back every switch interval meanwhile.
+_INLINE_PREPARE_BYTES = 1024
 
 
 #: GraphQL's lexical tokens and comments, as graphql-core's `max_tokens` counts them (a close
@@ -124,9 +128,22 @@ def _request_error(message: str) -> PreparedDocument:
     return PreparedDocument(None, [{"path": None, "locations": None, "message": message}])
 
 
+def _spread_names(selection_set: SelectionSetNode) -> set[str]:
+    """The fragments spread in a selection set, through its inline fragments (graphql-core merges those)."""
+    names: set[str] = set()
+    todo = [selection_set]
+    while todo:
+        for selection in todo.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                todo.append(selection.selection_set)
+    return names
+
+
 def shape_problem(document: DocumentNode) -> str | None:
     """Why the document asks more of the validator and executor than any request may, if it does."""
-    aliases = directives = variables = 0
+    aliases = directives = variables = fragments = spread_pairs = 0
     deepest = 0
     names: Counter[str] = Counter()
     todo: list[tuple[Node, int]] = [(document, 0)]
@@ -140,9 +157,13 @@ def shape_problem(document: DocumentNode) -> str | None:
             directives += 1
         elif isinstance(node, VariableDefinitionNode):
             variables += 1
+        elif isinstance(node, FragmentDefinitionNode):
+            fragments += 1
         if isinstance(node, SelectionSetNode):
             depth += 1
             deepest = max(deepest, depth)
+            spreads = len(_spread_names(node))
+            spread_pairs += spreads * (spreads - 1) // 2
         for key in node.keys:
             value = getattr(node, key, None)
             if isinstance(value, Node):
@@ -154,6 +175,8 @@ def shape_problem(document: DocumentNode) -> str | None:
         (directives, limits.MAX_QUERY_DIRECTIVES, "directives"),
         (variables, limits.MAX_QUERY_VARIABLES, "variable definitions"),
         (deepest, limits.MAX_QUERY_DEPTH, "levels of nested selections"),
+        (fragments, limits.MAX_QUERY_FRAGMENTS, "fragment definitions"),
+        (spread_pairs, limits.MAX_QUERY_SPREAD_PAIRS, "pairs of fragments spread side by side"),
     ):
         if count > limit:
             return f"Query too complex: {count} {what}, more than the {limit} the emulator accepts"

@@ -147,6 +147,17 @@ async def test_a_lambda_result_json_cannot_carry_is_a_clear_error() -> None:
         ("{ a, " * 2600 + "}", "more than 5000 tokens"),  # found before the (slow) parser runs
         ("{" + " hello" * 600 + "}", "'hello' alone is selected 600 times"),
         ("{" + " ".join(f"... on Query {{{' hello' * 60}}}" for _ in range(10)) + "}", "selected 600 times"),
+        (
+            "{ ...F0 } " + " ".join(f"fragment F{i} on Query {{ hello }}" for i in range(101)),
+            "101 fragment definitions",
+        ),
+        (
+            "{"
+            + " ".join(f"a{j}: hello ... on Query {{ {' '.join(f'...F{i}' for i in range(80))} }}" for j in range(2))
+            + "} "
+            + " ".join(f"fragment F{i} on Query {{ hello }}" for i in range(80)),
+            "pairs of fragments spread side by side",
+        ),
         ("{ hello }" + " " * (1024 * 1024 + 1), "Query too large"),
     ],
 )
