@@ -41,7 +41,7 @@ class Settings:
     js_memory_limit: int = limits.JS_MEMORY_LIMIT_BYTES
     #: Processes that run the handlers that need more than the inline budget (0: all inline, unbounded).
     js_workers: int = 2
-    #: CPU a handler may use on the event loop thread before it is rerun on a worker thread.
+    #: CPU a handler may use on the event loop thread before it is rerun in a worker process.
     js_inline_budget_s: float = 0.01
     iam_credentials: dict[str, str] = field(default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY})
     # Lambda and the async invocation queue
