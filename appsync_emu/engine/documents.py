@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,16 @@ class PreparedDocument:
         return "Must provide operation name if query contains multiple operations."
 
 
+def _children(node: Node) -> Iterator[Node]:
+    """The AST nodes directly below `node` (for walks without graphql-core's visitor machinery)."""
+    for key in node.keys:
+        value = getattr(node, key, None)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (item for item in value if isinstance(item, Node))
+
+
 def _node_paths(document: DocumentNode, errors: list[GraphQLError]) -> list[str | None]:
     """The graphql-java style path (`a/b/c`) of each error's first node, found in one walk of the document."""
     wanted = {id(err.nodes[0]) for err in errors if err.nodes}
@@ -75,12 +86,7 @@ def _node_paths(document: DocumentNode, errors: list[GraphQLError]) -> list[str 
             path = (*path, node.name.value)
         if id(node) in wanted:
             found.setdefault(id(node), "/".join(path))
-        for key in node.keys:
-            value = getattr(node, key, None)
-            if isinstance(value, Node):
-                todo.append((value, path))
-            elif isinstance(value, (list, tuple)):
-                todo.extend((item, path) for item in value if isinstance(item, Node))
+        todo.extend((child, path) for child in _children(node))
     return [found.get(id(err.nodes[0])) if err.nodes else None for err in errors]
 
 
@@ -164,12 +170,7 @@ def shape_problem(document: DocumentNode) -> str | None:
             deepest = max(deepest, depth)
             spreads = len(_spread_names(node))
             spread_pairs += spreads * (spreads - 1) // 2
-        for key in node.keys:
-            value = getattr(node, key, None)
-            if isinstance(value, Node):
-                todo.append((value, depth))
-            elif isinstance(value, (list, tuple)):
-                todo.extend((item, depth) for item in value if isinstance(item, Node))
+        todo.extend((child, depth) for child in _children(node))
     for count, limit, what in (
         (aliases, limits.MAX_QUERY_ALIASES, "aliases"),
         (directives, limits.MAX_QUERY_DIRECTIVES, "directives"),
