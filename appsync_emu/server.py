@@ -32,7 +32,7 @@ from .auth.sigv4 import SESSION_TOKENS
 from .config.model import AuthMode, LocalEndpoints
 from .logs import quiet_credentials
 from .settings import Settings
-from .transport.deadline import protocol_with_deadline
+from .transport.http_protocol import http_protocol
 
 
 class ServeError(Exception):
@@ -98,7 +98,7 @@ def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         emulator.app,
         loop="uvloop" if has_uvloop else "asyncio",
-        http=protocol_with_deadline(settings.request_read_timeout_s),  # httptools, with a read deadline
+        http=http_protocol(settings.request_read_timeout_s),  # httptools, a read deadline, h2c hand-off
         ws="websockets-sansio",
         lifespan="on",
         log_level=settings.log_level,
