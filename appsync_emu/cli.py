@@ -1,4 +1,4 @@
-"""The `appsync-emu` command line: `serve`, `validate`, `init` and `invocations`.
+"""The `appsync-emu` command line: `serve`, `validate`, `init`, `prepare` and `invocations`.
 
 Everyday mistakes end in one `error:` line and exit status 1, never a traceback.
 """
@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="copy a bundled example app into a folder, to serve and change")
     init.add_argument("example", nargs="?", help="the example's name (omit to list them)")
     init.add_argument("dest", nargs="?", type=Path, help="where to copy it (default: ./<example>)")
+
+    prepare = sub.add_parser(
+        "prepare", help="install esbuild and AWS SDK packages into the emulator's cache now (images, offline use)"
+    )
+    prepare.add_argument(
+        "packages", nargs="*", metavar="PACKAGE", help="@aws-sdk/* or @smithy/* packages (default: the common clients)"
+    )
 
     inv = sub.add_parser("invocations", help="list asynchronous Lambda invocations of a running emulator")
     inv.add_argument("--url", default="http://127.0.0.1:4000", help="the emulator's base URL")
@@ -280,6 +287,23 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """What functions would otherwise install on first need: esbuild and the AWS SDK packages."""
+    from .lambdas.packages import COMMON_SDK_PACKAGES, InstallError, emulator_esbuild, provide_sdk
+    from .logs import configure
+
+    configure("info")
+    try:
+        esbuild = emulator_esbuild()
+        sdk = provide_sdk(args.packages or COMMON_SDK_PACKAGES)
+    except InstallError as err:
+        return _fail(str(err))
+    _flush_logs()
+    print(f"esbuild: {esbuild}")
+    print(f"AWS SDK: {sdk}")
+    return 0
+
+
 def cmd_invocations(args: argparse.Namespace) -> int:
     from .invoker.cli import run_invocations_command
 
@@ -288,7 +312,13 @@ def cmd_invocations(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": cmd_serve, "validate": cmd_validate, "init": cmd_init, "invocations": cmd_invocations}
+    handlers = {
+        "serve": cmd_serve,
+        "validate": cmd_validate,
+        "init": cmd_init,
+        "prepare": cmd_prepare,
+        "invocations": cmd_invocations,
+    }
     return handlers[args.command](args)
 
 

@@ -51,9 +51,13 @@ class Services:
 
     @classmethod
     def build(cls, project: Project, endpoints: LocalEndpoints, settings: Settings) -> Services:
-        """Start nothing yet: workers start on the first invocation (or `serve`'s pre-warm)."""
+        """Build the functions (`ConfigErrors` if one fails), start nothing: workers start on the first invocation."""
         from .llm.factory import make_backend
 
+        if project.functions:
+            from .lambdas.build import build_functions
+
+            build_functions(project)  # before serving, so never while the event loop serves anyone
         services = cls(make_backend(settings.llm, **settings.llm_settings))
         if project.functions:
             from .invoker.queue import AsyncInvoker, InvokerSettings

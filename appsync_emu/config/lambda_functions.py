@@ -126,6 +126,27 @@ def _environment(props: dict[str, Any], origin: Origin) -> dict[str, str]:
     return result
 
 
+def _build_metadata(stack: Stack, resource: Resource) -> tuple[str | None, dict[str, Any]]:
+    """`Metadata.BuildMethod` and `BuildProperties`, read as `sam build` reads them (intrinsics are not resolved).
+
+    The build itself runs before the function's workers start (`lambdas.build`).
+    """
+    body = stack.template.body["Resources"].get(resource.logical_id)
+    metadata = body.get("Metadata") if isinstance(body, dict) else None
+    if not isinstance(metadata, dict):
+        return None, {}
+    method, properties = metadata.get("BuildMethod"), metadata.get("BuildProperties") or {}
+    if method is not None and not isinstance(method, str):
+        raise ConfigError("Metadata.BuildMethod must be a string", resource.origin)
+    if not isinstance(properties, dict):
+        raise ConfigError("Metadata.BuildProperties must be a map", resource.origin)
+    if method == "makefile":
+        stack.problems.warn(
+            "BuildMethod makefile is not run: the function runs from its code folder as it is", resource.origin
+        )
+    return (None if method is None else str(method)), {str(k): v for k, v in properties.items()}
+
+
 def _build(stack: Stack, resource: Resource) -> LambdaFunction:
     props, origin = stack.properties(resource), resource.origin
     code = props.get("Code")
@@ -151,6 +172,7 @@ def _build(stack: Stack, resource: Resource) -> LambdaFunction:
     timeout = number("Timeout", limits.LAMBDA_DEFAULT_TIMEOUT_S, 1, 900) or limits.LAMBDA_DEFAULT_TIMEOUT_S
     memory = number("MemorySize", limits.LAMBDA_DEFAULT_MEMORY_MB, 128, 10240) or limits.LAMBDA_DEFAULT_MEMORY_MB
     reserved = number("ReservedConcurrentExecutions", None, 0, 1e9)
+    build_method, build_properties = _build_metadata(stack, resource)
     return LambdaFunction(
         logical_id=resource.logical_id,
         function_name=function_name(stack, resource),
@@ -163,6 +185,8 @@ def _build(stack: Stack, resource: Resource) -> LambdaFunction:
         memory_mb=int(memory),
         reserved_concurrency=None if reserved is None else int(reserved),
         dead_letter_target=dead_letter.get("TargetArn") if isinstance(dead_letter, dict) else None,
+        build_method=build_method,
+        build_properties=build_properties,
     )
 
 

@@ -137,7 +137,7 @@ class AsyncInvokeConfig:
 
 @dataclass
 class LambdaFunction:
-    """A Lambda function from the template (Python runtimes)."""
+    """A Lambda function from the template."""
 
     logical_id: str
     function_name: str
@@ -151,6 +151,12 @@ class LambdaFunction:
     reserved_concurrency: int | None = None
     async_config: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
     dead_letter_target: str | None = None  # DeadLetterConfig.TargetArn
+    build_method: str | None = None  # Metadata.BuildMethod (`esbuild` is built as `sam build` does)
+    build_properties: dict[str, Any] = field(default_factory=dict)  # Metadata.BuildProperties
+    # Set by `lambdas.build`: the CodeUri folder when `code_dir` is a build's output, and the
+    # folders of installed packages the function sees after its own code (PYTHONPATH / NODE_PATH).
+    source_dir: Path | None = None
+    dependency_paths: tuple[Path, ...] = ()
 
     @property
     def arn(self) -> str:

@@ -92,6 +92,17 @@ def runtime_variables(fn: LambdaFunction, stream: str) -> dict[str, str]:
     }
 
 
+def python_path(fn: LambdaFunction) -> dict[str, str]:
+    """PYTHONPATH of a Python function whose requirements were installed: its own value first, then theirs.
+
+    (Node.js functions get their package folders in the NODE_PATH the Node runtime builds.)
+    """
+    if not fn.runtime.startswith("python") or not fn.dependency_paths:
+        return {}
+    own = fn.environment.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join([*([own] if own else []), *map(str, fn.dependency_paths)])}
+
+
 def reserved_keys_set(fn: LambdaFunction) -> list[str]:
     """The reserved keys the function tries to set, which its workers will not see."""
     return sorted(k for k in fn.environment if k in RESERVED_KEYS)
@@ -103,5 +114,6 @@ def function_environment(fn: LambdaFunction, injected: Mapping[str, str], stream
     env.update(DEFAULT_INJECTED)
     env.update(injected)
     env.update({k: str(v) for k, v in fn.environment.items() if k not in RESERVED_KEYS})
+    env.update(python_path(fn))
     env.update(runtime_variables(fn, stream))
     return env
