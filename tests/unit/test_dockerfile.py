@@ -54,3 +54,28 @@ def test_copied_paths_exist_and_install_matches_the_readme() -> None:
 def test_readme_shows_the_docker_run_command() -> None:
     assert 'docker run --rm -p 127.0.0.1:4000:4000 -v "$PWD:/app" appsync-emu' in README
     assert "docker run --rm -p 4000:4000" not in README  # every interface would hand the keys to the network
+
+
+def test_node_and_npm_come_from_debian_before_the_package_is_installed() -> None:
+    runs = [(i, rest) for i, (w, rest) in enumerate(instructions()) if w == "RUN"]
+    [(apt, line)] = [(i, rest) for i, rest in runs if "apt-get install" in rest]
+    assert re.search(r"apt-get install -y --no-install-recommends nodejs npm\b", line)
+    assert "rm -rf /var/lib/apt/lists/*" in line
+    assert apt < min(i for i, rest in runs if "pip install" in rest)
+
+
+def test_prepare_fills_the_cache_as_the_user_that_serves() -> None:
+    """esbuild and the AWS SDK clients are in the image, in a cache the non-root user owns and reads."""
+    from appsync_emu.cli import build_parser
+
+    steps = instructions()
+    env = " ".join(rest for w, rest in steps if w == "ENV")
+    cache = re.search(r"APPSYNC_EMU_CACHE_DIR=(\S+)", env)
+    assert cache is not None
+    user = next(i for i, (w, _) in enumerate(steps) if w == "USER")
+    [(prepare, line)] = [(i, rest) for i, (w, rest) in enumerate(steps) if w == "RUN" and "appsync-emu prepare" in rest]
+    assert prepare > user
+    owner = next(rest for w, rest in steps[:user] if w == "RUN" and "useradd" in rest)
+    assert 'install -d -o appsync "$APPSYNC_EMU_CACHE_DIR"' in owner
+    command = shlex.split(line.split("&&")[0])
+    assert build_parser().parse_args(command[command.index("appsync-emu") + 1 :]).command == "prepare"
