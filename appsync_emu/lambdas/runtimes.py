@@ -31,9 +31,9 @@ class FunctionRuntime:
 @functools.cache
 def runtimes() -> tuple[FunctionRuntime, ...]:
     """Every runtime family the emulator runs (each module imported on first use)."""
-    from . import python
+    from . import node, python
 
-    return (python.RUNTIME,)
+    return (python.RUNTIME, node.RUNTIME)
 
 
 def runtime_for(function: LambdaFunction) -> FunctionRuntime | None:

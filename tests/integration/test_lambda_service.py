@@ -333,7 +333,7 @@ async def test_prewarmed_workers_serve_the_first_invocation(make_service: Servic
 
 async def test_call_errors(make_service: ServiceFactory) -> None:
     service = make_service(
-        make_function("Echo", "app.echo"), make_function("Node", "index.handler", runtime="nodejs20.x")
+        make_function("Echo", "app.echo"), make_function("Java", "example.Handler::handleRequest", runtime="java21")
     )
     with pytest.raises(
         ResourceNotFoundException,
@@ -343,7 +343,7 @@ async def test_call_errors(make_service: ServiceFactory) -> None:
     with pytest.raises(RequestEntityTooLargeException):
         await service.invoke("Echo", {"data": "x" * (6 * 1024 * 1024)})
     with pytest.raises(InvalidRuntimeException):
-        await service.invoke("Node", {})
+        await service.invoke("Java", {})
     ok = await service.invoke("echo", {"unicode": "héllo ✓"})
     assert ok.payload == {"event": {"unicode": "héllo ✓"}}
 

@@ -46,8 +46,8 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
         f"{template}:{line_of('  Table:')} (Table): data source table uses data source type AMAZON_DYNAMODB",
         f"{template}:{line_of('  VtlResolver:')} (VtlResolver): resolver Query.vtl uses resolver runtime VTL",
         f"{template}:{line_of('  VtlStep:')} (VtlStep): pipeline function vtlStep uses resolver runtime VTL",
-        f"{template}:{line_of('  NodeFunction:')} (NodeFunction): function gaps-NodeFunction uses function runtime "
-        "nodejs20.x",
+        f"{template}:{line_of('  RubyFunction:')} (RubyFunction): function gaps-RubyFunction uses function runtime "
+        "ruby3.3",
         "(Api): API gaps uses auth mode AMAZON_COGNITO_USER_POOLS",
         "data source outside uses data source type AWS_LAMBDA with function "
         "arn:aws:lambda:us-east-1:123456789012:function:deployed-elsewhere (outside the template)",
@@ -64,7 +64,7 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
 def test_the_banner_lists_what_is_not_emulated(api: EmulatorHandle) -> None:
     text = banner(api.emulator)
     section = text.split("Not emulated", 1)[1].split("appsync-emu: ready on", 1)[0]
-    for name in ("AMAZON_DYNAMODB", "resolver Query.vtl", "pipeline function vtlStep", "nodejs20.x"):
+    for name in ("AMAZON_DYNAMODB", "resolver Query.vtl", "pipeline function vtlStep", "ruby3.3"):
         assert name in section, name
     assert "AMAZON_COGNITO_USER_POOLS" in section and "caching is not emulated (left out)" in section
 
@@ -73,18 +73,18 @@ def test_fields_that_reach_a_missing_part_answer_not_emulated_and_the_rest_serve
     api: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="appsync_emu.resolver"):
-        body = gql_post(api, "{ ok dyn vtl node pipe outside }").json()
-    assert body["data"] == {"ok": "fine", "dyn": None, "vtl": None, "node": None, "pipe": None, "outside": None}
+        body = gql_post(api, "{ ok dyn vtl ruby pipe outside }").json()
+    assert body["data"] == {"ok": "fine", "dyn": None, "vtl": None, "ruby": None, "pipe": None, "outside": None}
     errors = {e["path"][0]: e for e in body["errors"]}
-    assert set(errors) == {"dyn", "vtl", "node", "pipe", "outside"}
+    assert set(errors) == {"dyn", "vtl", "ruby", "pipe", "outside"}
     assert all(e["errorType"] == "NotEmulated" for e in errors.values())
     assert "AMAZON_DYNAMODB" in errors["dyn"]["message"]  # although dyn's response handler ignores ctx.error
     assert "resolver Query.vtl uses resolver runtime VTL" in errors["vtl"]["message"]
-    assert "nodejs20.x" in errors["node"]["message"]
+    assert "ruby3.3" in errors["ruby"]["message"]
     assert "pipeline function vtlStep uses resolver runtime VTL" in errors["pipe"]["message"]
     assert "deployed-elsewhere" in errors["outside"]["message"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    for field in ("Query.dyn", "Query.vtl", "Query.node", "Query.pipe", "Query.outside"):
+    for field in ("Query.dyn", "Query.vtl", "Query.ruby", "Query.pipe", "Query.outside"):
         assert any(m.startswith(field) and "not emulated" in m for m in warnings), field
     assert gql_post(api, "{ ok }").json() == {"data": {"ok": "fine"}}
 
@@ -122,7 +122,7 @@ def test_strict_refuses_to_start_and_lists_every_part() -> None:
         start_emulator(GAPS, strict=True)
     messages = "\n".join(str(e) for e in caught.value.errors)
     assert len(caught.value.errors) == 7
-    for name in ("AMAZON_DYNAMODB", "Query.vtl", "vtlStep", "nodejs20.x", "AMAZON_COGNITO_USER_POOLS"):
+    for name in ("AMAZON_DYNAMODB", "Query.vtl", "vtlStep", "ruby3.3", "AMAZON_COGNITO_USER_POOLS"):
         assert name in messages
 
 
