@@ -84,13 +84,12 @@ def declared_major(runtime: str) -> int | None:
 
 
 def node_path(function: LambdaFunction) -> str:
-    """NODE_PATH unless the function sets its own: like Lambda's `…:/var/runtime/node_modules:/var/task`.
+    """NODE_PATH as Lambda's `…:/var/runtime/node_modules:/var/task`: package folders, then the code folder.
 
-    Lambda puts the folders of the packages its runtime provides (the AWS SDK) before the code
-    folder; the emulator's are the function's dependency folders, when its build sets them.
+    The package folders are the function's installed dependencies and the AWS SDK (`lambdas.build`
+    sets them); the worker puts a NODE_PATH the function sets itself before these.
     """
-    folders = [*getattr(function, "dependency_paths", ()), function.code_dir]
-    return os.pathsep.join(str(folder) for folder in folders)
+    return os.pathsep.join(str(folder) for folder in (*function.dependency_paths, function.code_dir))
 
 
 def command(function: LambdaFunction) -> list[str]:

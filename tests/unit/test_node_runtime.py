@@ -111,6 +111,17 @@ def test_the_worker_command_runs_the_installed_node_with_a_default_node_path(tmp
     assert node.WORKER.is_file() and (node.WORKER.parent / "resolve.mjs").is_file()
 
 
+def test_node_path_lists_the_package_folders_then_the_code_folder(tmp_path: Path) -> None:
+    fn = function(tmp_path)
+    assert node.node_path(fn) == str(tmp_path)
+    fn.dependency_paths = (tmp_path / "deps" / "node_modules", tmp_path / "sdk" / "node_modules")
+    assert node.node_path(fn).split(":") == [
+        f"{tmp_path}/deps/node_modules",
+        f"{tmp_path}/sdk/node_modules",
+        str(tmp_path),
+    ]
+
+
 def test_the_worker_speaks_the_same_protocol_numbers() -> None:
     source = node.WORKER.read_text()
     sentinel = re.search(r"const LOG_SENTINEL = '(.*)';", source)

@@ -147,10 +147,11 @@ function logError(label, error) {
 
 // --- the environment Lambda's runtime sets up --------------------------------------------------
 
-/** NODE_PATH (the function's own, else the default), PATH with this node first: as Lambda's bootstrap does. */
+/** NODE_PATH (the function's own first, then the package and code folders), PATH with this node first. */
 async function setUpEnvironment() {
-  if (process.env.NODE_PATH === undefined && defaultNodePath) {
-    process.env.NODE_PATH = defaultNodePath;
+  if (defaultNodePath) {
+    const own = process.env.NODE_PATH;
+    process.env.NODE_PATH = own ? `${own}${path.delimiter}${defaultNodePath}` : defaultNodePath;
     Module._initPaths?.(); // require() reads NODE_PATH once, at start-up
   }
   const nodeDir = path.dirname(process.execPath);
