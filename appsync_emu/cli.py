@@ -235,14 +235,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _report_config_errors(args: argparse.Namespace, strict: bool, errs: Exception) -> int:
     """Every problem that stops `serve`, as `validate` words them, then the count."""
+    from .config.model import ConfigErrors
     from .validate import check
 
     _flush_logs()
     logging.getLogger().setLevel(logging.ERROR)  # loading again for the report repeats no info line
     report = check(args.path, _parse_overrides(args.parameter_overrides))
     problems = report.problems + (report.gaps if strict else [])
-    if not problems:  # what failed is not something validate looks at: say it as it was raised
-        problems = [str(errs)]
+    if not problems:  # what failed is not something validate looks at (a build): say it as it was raised
+        problems = [str(e) for e in errs.errors] if isinstance(errs, ConfigErrors) else [str(errs)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     print(f"{len(problems)} problem(s) found: not serving", file=sys.stderr)

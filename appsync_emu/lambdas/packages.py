@@ -71,6 +71,8 @@ _NPM_FLAGS = (
 _SDK_IMPORT = re.compile(
     r"""(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](@(?:aws-sdk|smithy)/[a-z0-9][\w.-]*)"""
 )
+#: npm's error lines worth showing: not its stack frames, error object fields or log file notice.
+_NPM_ERROR = re.compile(r"npm (?:error|ERR!) (?!\s|}|syscall |errno |A complete log)\S")
 _SCANNED_SUFFIXES = frozenset({".js", ".mjs", ".cjs"})
 _SCAN_MAX_FILES = 5000
 _SCAN_MAX_BYTES = 4 * 1024 * 1024
@@ -155,13 +157,13 @@ def run(argv: list[str], *, cwd: Path, doing: str, env: Mapping[str, str] | None
 
 
 def _summary(output: str, limit: int = 40) -> str:
-    """The lines of a tool's output that say what went wrong (npm's and pip's error lines when they mark them)."""
+    """The lines of a tool's output that say what went wrong.
+
+    npm's and pip's own error lines when they mark them (without npm's stack trace and error
+    object dump), else the last lines.
+    """
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
-    marked = [
-        line
-        for line in lines
-        if line.startswith(("npm error", "npm ERR!", "ERROR:", "error:")) and "complete log of this run" not in line
-    ]
+    marked = [line for line in lines if _NPM_ERROR.match(line) or line.startswith(("ERROR:", "error:"))]
     chosen = marked or lines
     return "\n".join(chosen[-limit:]) or "(no output)"
 

@@ -200,25 +200,32 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_offline_installs_fail_fast_naming_the_function_and_the_package(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_offline_installs_fail_fast_naming_the_function_and_the_package(tmp_path: Path) -> None:
+    """No registry (a closed loopback port) and empty caches: serve stops with an error per function, at once."""
     registry = f"http://127.0.0.1:{closed_port()}/"
-    monkeypatch.setenv("APPSYNC_EMU_CACHE_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setenv("NPM_CONFIG_REGISTRY", registry)
-    monkeypatch.setenv("NPM_CONFIG_CACHE", str(tmp_path / "npm-cache"))  # nothing npm downloaded before
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", f"{registry}simple/")
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    env = {
+        **os.environ,
+        "APPSYNC_EMU_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "NPM_CONFIG_REGISTRY": registry,
+        "NPM_CONFIG_CACHE": str(tmp_path / "npm-cache"),  # nothing npm downloaded before
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": f"{registry}simple/",
+        "PIP_FIND_LINKS": "",
+    }
     folder = copy_app(tmp_path)
-    project = load(folder)
-    root = cache_root(project.template_path)
-    sdk = prepare_function(project.functions["SdkFunction"], root)
-    assert sdk is not None and sdk.startswith(f"installing the AWS SDK for function SdkFunction ({SDK_CLIENT};")
-    assert "ECONNREFUSED" in sdk
-    pip = prepare_function(project.functions["PyDepsFunction"], root)
-    assert pip is not None and pip.startswith("installing the Python requirements of function PyDepsFunction")
-    assert "inflection==0.5.1" in pip
+    done = subprocess.run(
+        [*CLI, "serve", str(folder), "--port", "0"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    errors = {
+        line.split(" (", 2)[1].split(")")[0]: line for line in done.stderr.splitlines() if line.startswith("error:")
+    }
+    assert done.stderr.rstrip().endswith(f"{len(errors)} problem(s) found: not serving")
+    assert f"(SdkFunction): installing the AWS SDK for function SdkFunction ({SDK_CLIENT};" in errors["SdkFunction"]
+    assert "(PyDepsFunction): installing the Python requirements of function PyDepsFunction" in errors["PyDepsFunction"]
+    assert "(TsFunction): installing the npm dependencies of function TsFunction" in errors["TsFunction"]
+    assert "ECONNREFUSED" in done.stderr and "inflection==0.5.1" in done.stderr
+    assert not [line for line in done.stderr.splitlines() if line.startswith("npm error") and " at " in line]
 
 
 @pytest.fixture(scope="module")

@@ -217,7 +217,9 @@ def test_installed_requirements_are_on_that_functions_pythonpath_only(tmp_path: 
 
 
 def test_tools_fail_in_their_own_words_and_a_missing_tool_is_named(tmp_path: Path) -> None:
-    script = "print('added 3 packages'); print('npm error code E404'); print('npm error 404 Not Found - x'); exit(1)"
+    lines = ["added 3 packages", "npm error code E404", "npm error 404 Not Found - x", "npm error     at f (a.js:1)"]
+    lines += ["npm error }", "npm error A complete log of this run can be found in: /x.log"]
+    script = f"print({chr(10).join(lines)!r}); exit(1)"
     with pytest.raises(InstallError) as failed:
         packages.run([sys.executable, "-c", script], cwd=tmp_path, doing="installing x")
     assert str(failed.value) == "installing x failed (exit status 1):\nnpm error code E404\nnpm error 404 Not Found - x"
