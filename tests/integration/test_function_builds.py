@@ -26,7 +26,6 @@ from appsync_emu.config.loader import load_project
 from appsync_emu.config.model import LambdaFunction, LocalEndpoints, Project
 from appsync_emu.lambdas import packages
 from appsync_emu.lambdas.build import build_functions, prepare_function
-from appsync_emu.lambdas.runtimes import runtime_for
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from tests.conftest import APPS
 
@@ -146,10 +145,6 @@ def test_a_failed_build_is_one_error_naming_the_function_with_esbuilds_words(tmp
     assert "Traceback" not in error
 
 
-@pytest.mark.skipif(
-    runtime_for(LambdaFunction("F", "f", "i.h", "nodejs20.x", APP, None)) is None,  # type: ignore[arg-type]
-    reason="the emulator does not run Node.js functions yet",
-)
 def test_serve_refuses_to_start_when_a_build_fails(tmp_path: Path) -> None:
     folder = copy_app(tmp_path)
     (folder / "ts-function" / "src" / "app.ts").write_text("export const handler = (;\n")
@@ -181,7 +176,7 @@ def test_a_function_importing_the_sdk_gets_it_on_its_node_path(tmp_path: Path) -
     assert fn.code_dir == folder / "sdk-function"  # plain JavaScript runs where it is
     [modules] = fn.dependency_paths
     assert (modules / SDK_CLIENT / "package.json").is_file()
-    done = run_node("require('./index.js').handler().then(console.log)", fn.code_dir, fn)
+    done = run_node("require('./index.js').handler({arguments: {}}).then(console.log)", fn.code_dir, fn)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["client"] == "BedrockRuntimeClient"
 
@@ -246,14 +241,20 @@ def test_python_requirements_are_seen_by_their_function_only(api: EmulatorHandle
     assert body == {"data": {"withDeps": "BuiltWithPip", "withoutDeps": "no inflection here"}}
 
 
-@pytest.mark.skipif(
-    runtime_for(LambdaFunction("F", "f", "i.h", "nodejs20.x", APP, None)) is None,  # type: ignore[arg-type]
-    reason="the emulator does not run Node.js functions yet",
-)
 def test_node_functions_run_their_bundle_and_the_provided_sdk(api: EmulatorHandle) -> None:
     body = gql_post(api, '{ greet(name: "ada") sdk }').json()
     assert json.loads(body["data"]["greet"]) == {"text": "hello ada", "timeout": 120000}
     assert json.loads(body["data"]["sdk"]) == {"client": "BedrockRuntimeClient", "region": "us-east-1"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs auth/sigv4.py to read a signed `:authority` as the request's Host (the SDK signs it over HTTP/2)",
+)
+def test_the_provided_sdk_reaches_the_emulators_bedrock_runtime(api: EmulatorHandle) -> None:
+    body = gql_post(api, '{ sdk(prompt: "Say hello") }').json()
+    sdk = json.loads(body["data"]["sdk"])
+    assert sdk == {"client": "BedrockRuntimeClient", "region": "us-east-1", "stopReason": "end_turn", "replied": True}
 
 
 def test_a_second_start_reuses_every_build_and_install(api: EmulatorHandle) -> None:
