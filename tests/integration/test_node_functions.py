@@ -369,3 +369,23 @@ asyncio.run(main())
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     (pid,) = [int(p) for p in done.stdout.split()]
     wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", timeout=10)
+
+
+def test_without_node_each_function_is_named_and_its_fields_answer_invalid_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APPSYNC_EMU_NODE", "/nonexistent/node")
+    problems = check(APP).code_problems
+    functions = (APP / "template.yaml").read_text().count("Type: AWS::Serverless::Function")
+    assert len(problems) == functions, "one line per Node.js function"
+    assert all("cannot run: APPSYNC_EMU_NODE=/nonexistent/node is not an executable node" in p for p in problems)
+    handle = start_emulator(APP)
+    try:
+        error = gql_post(handle, 'query { echo(name: "x") }').json()["errors"][0]
+    finally:
+        handle.stop()
+    assert error["errorType"] == "Lambda:InvalidRuntimeException"
+    assert error["message"] == (
+        "The runtime parameter of nodejs20.x needs Node.js: "
+        "APPSYNC_EMU_NODE=/nonexistent/node is not an executable node"
+    )
