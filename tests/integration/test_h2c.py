@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import h2.config
 import h2.connection
 import h2.events
-import h2.settings
 import httpx
 import pytest
 from botocore.auth import SigV4Auth
