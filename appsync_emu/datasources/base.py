@@ -17,14 +17,16 @@ from ..support import NotEmulatedError
 
 
 class BatchScope:
-    """Per-request count of the resolvers of each field still running, so batches know when they are full.
+    """Per-request state of batches: for each field, the resolvers still running (`inflight`), those
+    of them waiting in a batch (`joined`), the open batches, and who to tell when one finishes.
 
-    graphql-core starts the resolvers of all list siblings in the same loop tick, so a batch
-    for a field is complete once every resolver of that field still in flight is waiting in it.
+    A batch for a field is complete once every resolver of that field still running is waiting in
+    some batch: none of them can join one until a batch is sent.
     """
 
     def __init__(self) -> None:
         self.inflight: dict[tuple[str, str], int] = {}
+        self.joined: dict[tuple[str, str], int] = {}
         self.batches: dict[Any, Any] = {}
         self.watchers: dict[tuple[str, str], Callable[[], None]] = {}
 
