@@ -32,7 +32,7 @@ from .auth.sigv4 import SESSION_TOKENS
 from .config.model import AuthMode, LocalEndpoints
 from .logs import quiet_credentials
 from .settings import Settings
-from .transport.http_protocol import http_protocol
+from .transport.http_protocol import WebSocketProtocol, http_protocol
 
 
 class ServeError(Exception):
@@ -99,7 +99,7 @@ def uvicorn_config(emulator: Emulator, settings: Settings) -> uvicorn.Config:
         emulator.app,
         loop="uvloop" if has_uvloop else "asyncio",
         http=http_protocol(settings.request_read_timeout_s),  # httptools, a read deadline, h2c hand-off
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # websockets-sansio that answers the handshakes it refuses
         lifespan="on",
         log_level=settings.log_level,
         log_config=None,

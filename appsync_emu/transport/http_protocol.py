@@ -1,4 +1,5 @@
-"""The emulator's HTTP protocol: uvicorn's httptools one, with a request-read deadline and HTTP/2 hand-off.
+"""The emulator's HTTP protocols: uvicorn's httptools one, with a request-read deadline and HTTP/2
+hand-off, and uvicorn's websockets-sansio one, which answers every handshake it refuses.
 
 Deadline. uvicorn times out idle keep-alive connections, but not a request that is half sent: a
 client that opens a socket and sends nothing, or sends the headers and part of a body, holds the
@@ -17,6 +18,12 @@ This subclasses uvicorn's `HttpToolsProtocol` and relies on its hooks (`connecti
 `data_received`, `on_message_begin`, `on_message_complete`, `_should_upgrade`,
 `handle_websocket_upgrade`, called while httptools' `HttpParserUpgrade` is handled) and its
 `cycle`; tests/integration/test_stalled_requests.py and test_h2c.py pin that they still fire.
+
+Refused handshakes. When `websockets` refuses an upgrade request before parsing it whole (a
+request line or header line over 8 KB: 414 or 431; too many headers; a malformed request), it
+queues its answer and no `Request` event; uvicorn only writes output after an event, so the
+client got nothing and waited for ever. `WebSocketProtocol` writes that answer and closes.
+tests/integration/test_realtime.py pins it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from .. import limits
 
@@ -216,3 +224,17 @@ class HttpProtocol(HttpToolsProtocol):
 def http_protocol(read_timeout_s: float) -> type[HttpProtocol]:
     """The protocol class to hand to `uvicorn.Config(http=...)` (uvicorn instantiates it itself)."""
     return type("HttpProtocol", (HttpProtocol,), {"read_timeout_s": read_timeout_s})
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol that also sends what `websockets` answers to a
+    handshake it refuses before any request event (see the module docstring), then closes."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and not self.transport.is_closing():
+            output = self.conn.data_to_send()
+            if output:
+                self.transport.write(b"".join(output))
+                if output[-1] == b"":  # websockets' end-of-stream mark: it is done with this connection
+                    self.transport.close()

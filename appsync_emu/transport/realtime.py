@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State as _WsState
 
 from .. import json_input, limits
@@ -144,7 +145,7 @@ class DirectSocket:
     @classmethod
     def detect(cls, send: Send) -> DirectSocket | None:
         proto = getattr(send, "__self__", None)
-        if proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+        if not isinstance(proto, WebSocketsSansIOProtocol):
             return None
         conn = getattr(proto, "conn", None)
         if (

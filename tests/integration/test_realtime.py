@@ -362,3 +362,30 @@ async def test_subscription_frames_take_the_direct_write_path_under_uvicorn(core
     assert (await client.init())["type"] == "connection_ack"
     assert endpoint.direct_connections == before + 1, "uvicorn's protocol changed: frames fall back to ASGI send()"
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "extra", "status"),
+    [
+        ("/graphql/realtime?header=" + "e" * 40_000 + "&payload=e30=", "", b"414"),
+        ("/graphql/realtime", "X-Big: " + "b" * 9_000 + "\r\n", b"431"),
+    ],
+    ids=["uri-over-8kb", "header-over-8kb"],
+)
+async def test_an_oversized_handshake_is_answered_and_closed_and_the_server_serves_on(
+    core_api: EmulatorHandle, target: str, extra: str, status: bytes
+) -> None:
+    """`websockets` refuses these before any request event; uvicorn alone never sent its answer."""
+    host = core_api.graphql_url.split("/")[2]
+    reader, writer = await asyncio.open_connection(*host.rsplit(":", 1))
+    writer.write(
+        f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: graphql-ws\r\n{extra}\r\n".encode()
+    )
+    answer = await asyncio.wait_for(reader.read(), timeout=10)  # read() returns once the server closes
+    writer.close()
+    assert answer.split(b" ")[1] == status, answer[:200]
+    client = await RawClient.open(core_api)
+    assert (await client.init())["type"] == "connection_ack"
+    await client.close()
