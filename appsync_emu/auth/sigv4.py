@@ -531,6 +531,10 @@ def verify_sigv4(
     `x-amz-content-sha256` is honoured when present (`UNSIGNED-PAYLOAD` or the body's hash).
     """
     lowered = {name.lower(): str(value) for name, value in headers.items()}
+    if "host" in lowered:
+        # Over HTTP/2 the JavaScript SDK signs the `:authority` pseudo-header; transport/http2
+        # passes it on as `host`, so both names stand for the authority the request was sent to.
+        lowered.setdefault(":authority", lowered["host"])
     pairs = _query_pairs(query)
     if presigned and any(key == "X-Amz-Signature" for key, _ in pairs):
         signed = _from_query(pairs, lowered, body)

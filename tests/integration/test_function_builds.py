@@ -247,10 +247,6 @@ def test_node_functions_run_their_bundle_and_the_provided_sdk(api: EmulatorHandl
     assert json.loads(body["data"]["sdk"]) == {"client": "BedrockRuntimeClient", "region": "us-east-1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs auth/sigv4.py to read a signed `:authority` as the request's Host (the SDK signs it over HTTP/2)",
-)
 def test_the_provided_sdk_reaches_the_emulators_bedrock_runtime(api: EmulatorHandle) -> None:
     body = gql_post(api, '{ sdk(prompt: "Say hello") }').json()
     sdk = json.loads(body["data"]["sdk"])

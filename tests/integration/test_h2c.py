@@ -191,10 +191,6 @@ def node_sdk() -> None:
 
 
 @pytest.mark.node
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs auth/sigv4.py to read a signed `:authority` as the request's Host (the SDK signs it over HTTP/2)",
-)
 def test_the_javascript_sdk_converses_and_streams_over_h2c(api: EmulatorHandle) -> None:
     node_sdk()
     tokens = ["Hel", "lo", " from", " h2", "!"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from urllib.parse import urlsplit
@@ -465,3 +467,39 @@ def test_a_header_object_must_be_signed_for_this_servers_host(gql_auth: AppSyncI
     with pytest.raises(SigV4Error) as caught:
         verify_header_object(header, region="eu-west-1", **connect)  # type: ignore[arg-type]
     assert caught.value.message == "Credential should be scoped to a valid region, not 'us-east-1'. "
+
+
+def test_a_signed_authority_pseudo_header_is_the_host_the_request_came_to() -> None:
+    """The JavaScript SDK over HTTP/2 signs `:authority` and no `host`; the h2 bridge passes it as Host."""
+
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    scope = f"{amz_date[:8]}/us-east-1/bedrock/aws4_request"
+    names = ":authority;content-type;x-amz-date"
+    canonical = "\n".join(
+        [
+            "POST",
+            "/model/m/converse",
+            "",
+            f":authority:{HOST}\ncontent-type:application/json\nx-amz-date:{amz_date}\n",
+            names,
+            hashlib.sha256(BODY).hexdigest(),
+        ]
+    )
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f"AWS4{SECRET}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "host": HOST,
+        "content-type": "application/json",
+        "x-amz-date": amz_date,
+        "authorization": (
+            f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={names}, Signature={signature}"
+        ),
+    }
+    principal = verify_sigv4("POST", "/model/m/converse", "", headers, BODY, KEYS.get, service="bedrock")
+    assert principal.access_key_id == ACCESS_KEY
+    headers["host"] = "elsewhere:1"
+    with pytest.raises(SigV4Error):
+        verify_sigv4("POST", "/model/m/converse", "", headers, BODY, KEYS.get, service="bedrock")
