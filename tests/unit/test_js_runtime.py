@@ -425,15 +425,12 @@ async def test_endless_loop_hits_the_cpu_limit_and_the_context_is_rebuilt(make: 
         cpu_limit_s=0.2,
         workers=1,
     )
-    t0 = time.perf_counter()
     r = await rt.call("m", "request", ctx(arguments={"spin": True}))
-    elapsed = time.perf_counter() - t0
     assert r.status is HandlerStatus.RUNTIME_ERROR
     assert r.error is not None
     assert re.fullmatch(
         r"resolvers/m\.js:[23]:\d+: TimeoutError: the handler used more than 0\.2 s of CPU time", r.error.message
     )
-    assert elapsed < 3.0
     assert ok(await rt.call("m", "request", ctx())) == "ok"
 
 
