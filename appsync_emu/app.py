@@ -206,7 +206,7 @@ def extra_routes(
     from .auth.sigv4 import SESSION_TOKENS
     from .llm.wire import bedrock_routes
 
-    routes: list[BaseRoute] = list(bedrock_routes(services.llm, credentials=iam_credentials, region=project.region))
+    routes: list[BaseRoute] = list(bedrock_routes(services.llm, credentials=iam_credentials))
     if services.invoker is not None:
         from .invoker.routes import invocation_routes
 

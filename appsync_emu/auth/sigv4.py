@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,9 @@ INVALID_TOKEN = "The security token included in the request is invalid."
 #: The session token that goes with each of the emulator's own access keys (the one functions get).
 SESSION_TOKENS = {DEFAULT_ACCESS_KEY_ID: DEFAULT_SESSION_TOKEN}
 NO_AUTH_HEADER = "Valid authorization header not provided."
+#: Any AWS Region's name (us-east-1, us-gov-west-1, cn-northwest-1, eu-isoe-west-1), for a `region`
+#: check where one local endpoint stands for a service's endpoints in every Region.
+AWS_REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 _QUERY_PARAMETERS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -355,7 +359,7 @@ def _authenticate(
     max_skew_s: float,
     *,
     service: str = SERVICE,
-    region: str | None = None,
+    region: str | re.Pattern[str] | None = None,
 ) -> IamCredential:
     """Check date, scope (`service`, and `region` when given), clock skew, access key and session token."""
     try:
@@ -372,7 +376,9 @@ def _authenticate(
         )
     if not signed.region:
         raise _invalid("Credential should be scoped to a valid region. ")
-    if region is not None and signed.region != region:
+    if region is not None and not (
+        signed.region == region if isinstance(region, str) else region.fullmatch(signed.region)
+    ):
         raise _invalid(f"Credential should be scoped to a valid region, not '{signed.region}'. ")
     if signed.service != service:
         raise _invalid(f"Credential should be scoped to correct service: '{service}'. ")
@@ -514,11 +520,11 @@ def verify_sigv4(
     now: float | None = None,
     max_skew_s: float = 300,
     service: str = SERVICE,
-    region: str | None = None,
+    region: str | re.Pattern[str] | None = None,
     hosts: Sequence[str] | None = None,
     presigned: bool = True,
 ) -> IamPrincipal:
-    """Verify a SigV4-signed HTTP request for `service`, scoped to `region` (None: any region).
+    """Verify a SigV4-signed HTTP request for `service`, scoped to `region` (a name, a pattern of names, or None: any).
 
     `path` is the raw (still percent-encoded) request path and `query` the raw query
     string, as sent. Header names may be in any case; a header sent several times should

@@ -7,8 +7,10 @@ Each request watches for the client going away: a disconnect cancels the backend
 closes its stream, even while the model hangs.
 
 Every call must be signed as Bedrock requires (SigV4 in the Authorization header, service
-`bedrock`) with a credential the emulator hands out (`Settings.iam_credentials`; its own key
-together with its session token), and carry a JSON body (`Content-Type: application/json`, or
+`bedrock`, scoped to any AWS Region: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` sends a client made for
+any Region here, so this one endpoint answers for Bedrock Runtime in each) with a credential
+the emulator hands out (`Settings.iam_credentials`; its own key together with its session
+token), and carry a JSON body (`Content-Type: application/json`, or
 none, which boto3's `invoke_model` sends and Bedrock reads as JSON). Otherwise the answer is
 Bedrock's: 403 `MissingAuthenticationTokenException` / `InvalidSignatureException` /
 `UnrecognizedClientException`, 400 `IncompleteSignatureException` or `ValidationException`.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..auth.sigv4 import CredentialLookup, SigV4Error, emulator_credentials, verify_sigv4
+from ..auth.sigv4 import AWS_REGION_NAME, CredentialLookup, SigV4Error, emulator_credentials, verify_sigv4
 from ..settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from .base import BedrockError, ChunkStream, EventStream, LLMBackend, validation_error
 from .eventstream import CONTENT_TYPE, chunk_frame, error_frame, event_frame, exception_frame
@@ -88,7 +91,8 @@ def bedrock_routes(
     """The four Bedrock Runtime routes, served by `backend`, for callers signing with `credentials`.
 
     `credentials` maps access key ids to secrets, as `Settings.iam_credentials` (default: the
-    emulator's own key); `region`, when given, is the only region a signature may be scoped to.
+    emulator's own key); `region`, when given, is the only region a signature may be scoped to;
+    by default any AWS Region's name is, as a function may call Bedrock outside its own Region.
     """
     handlers: dict[str, Handler] = {
         "converse": _converse,
@@ -100,13 +104,21 @@ def bedrock_routes(
         credentials if credentials is not None else {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
     )
     return [
-        Route(f"/model/{{model_id:path}}/{name}", _Operation(backend, handler, lookup, region), methods=["POST"])
+        Route(
+            f"/model/{{model_id:path}}/{name}",
+            _Operation(backend, handler, lookup, region or AWS_REGION_NAME),
+            methods=["POST"],
+        )
         for name, handler in handlers.items()
     ]
 
 
 def refusal(
-    scope: Scope, headers: Mapping[str, str], body: bytes, credentials: CredentialLookup, region: str | None
+    scope: Scope,
+    headers: Mapping[str, str],
+    body: bytes,
+    credentials: CredentialLookup,
+    region: str | re.Pattern[str] | None,
 ) -> BedrockError | None:
     """Why Bedrock would refuse this request before running it (signature, then content type), or None.
 
@@ -150,7 +162,7 @@ class _Operation:
     """An ASGI app for one operation: read the body, check who sent it, run the handler, cancel it on disconnect."""
 
     def __init__(
-        self, backend: LLMBackend, handler: Handler, credentials: CredentialLookup, region: str | None
+        self, backend: LLMBackend, handler: Handler, credentials: CredentialLookup, region: str | re.Pattern[str] | None
     ) -> None:
         self.backend = backend
         self.handler = handler

@@ -423,6 +423,37 @@ def test_routes_accept_the_credentials_and_region_they_are_given(fake: FakeBacke
         assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
+def test_by_default_a_signature_scoped_to_any_aws_region_is_accepted(fake: FakeBackend) -> None:
+    """AWS_ENDPOINT_URL_BEDROCK_RUNTIME sends a client made for any Region to this one endpoint.
+
+    A function calling Bedrock outside its own Region (serverless-patterns'
+    appsync-ws-lambda-bedrock-sam: `new BedrockRuntimeClient({ region: BEDROCK_REGION })`) works.
+    """
+    fake.set_reply("Any Region.")
+    with serve(fake) as url:
+
+        def converse(region: str) -> Any:
+            bedrock = boto3.client(
+                "bedrock-runtime",
+                region_name=region,
+                endpoint_url=url,
+                aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+                aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+                aws_session_token=DEFAULT_SESSION_TOKEN,
+                config=Config(retries={"total_max_attempts": 1}),
+            )
+            return bedrock.converse(modelId=MODEL, messages=MESSAGES)
+
+        for region in ("us-east-1", "eu-west-2", "ap-northeast-1"):
+            assert converse(region)["output"]["message"]["content"] == [{"text": "Any Region."}]
+        with pytest.raises(ClientError) as caught:
+            converse("nowhere")
+        assert caught.value.response["Error"] == {
+            "Code": "InvalidSignatureException",
+            "Message": "Credential should be scoped to a valid region, not 'nowhere'. ",
+        }
+
+
 # --- speed ---------------------------------------------------------------------------------------
 
 

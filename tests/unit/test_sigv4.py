@@ -16,6 +16,7 @@ from botocore.session import get_session
 from gql.transport.appsync_auth import AppSyncIAMAuthentication
 
 from appsync_emu.auth.sigv4 import (
+    AWS_REGION_NAME,
     SIGNATURE_MISMATCH,
     IamCredential,
     IamPrincipal,
@@ -394,6 +395,19 @@ def test_a_scope_in_another_region_than_the_apis_is_refused_with_awss_text() -> 
         verify_sigv4("POST", "/graphql", "", sign(region="eu-west-1"), BODY, KEYS.get, region="us-east-1")
     assert (caught.value.error_type, caught.value.status) == ("InvalidSignatureException", 403)
     assert caught.value.message == "Credential should be scoped to a valid region, not 'eu-west-1'. "
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-2", "ap-southeast-5", "us-gov-west-1", "cn-northwest-1"])
+def test_a_region_pattern_accepts_every_aws_region_name(region: str) -> None:
+    signed = sign(region=region)
+    assert verify_sigv4("POST", "/graphql", "", signed, BODY, KEYS.get, region=AWS_REGION_NAME).region == region
+
+
+@pytest.mark.parametrize("region", ["nowhere", "EU-WEST-2", "eu-west", "eu-west-2x"])
+def test_a_region_pattern_refuses_what_is_no_aws_region_name(region: str) -> None:
+    with pytest.raises(SigV4Error) as caught:
+        verify_sigv4("POST", "/graphql", "", sign(region=region), BODY, KEYS.get, region=AWS_REGION_NAME)
+    assert caught.value.message == f"Credential should be scoped to a valid region, not '{region}'. "
 
 
 def test_a_request_signed_for_another_host_is_a_mismatch_showing_the_host_called() -> None:
