@@ -164,8 +164,10 @@ class Engine:
             targets = self.publishes.get(sel.name.value)
             if not targets:
                 continue
+            # Any non-null result is published: an object, and a scalar or list as well (a
+            # `String` mutation feeding a `String` subscription is a common pattern).
             value = data.get(sel.alias.value if sel.alias else sel.name.value)
-            if isinstance(value, dict):
+            if value is not None:
                 self.pubsub.publish(targets, value)
 
     def _invalidate(self, inv: Mapping[str, Any]) -> None:

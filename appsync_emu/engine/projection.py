@@ -25,7 +25,7 @@ class Projector:
         self._make_schema = make_schema
         self._schema: GraphQLSchema | None = None
 
-    def project(self, spec: SubscriptionSpec, event: dict[str, Any]) -> dict[str, Any]:
+    def project(self, spec: SubscriptionSpec, event: Any) -> dict[str, Any]:
         """Run the subscriber's selection set over the mutation's result with default resolvers."""
         schema = self._schema
         if schema is None:  # built on first use: most APIs never publish during a short test

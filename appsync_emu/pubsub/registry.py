@@ -53,13 +53,15 @@ class SubscriptionSpec:
             default=str,
         )
 
-    def matches(self, event: dict[str, Any]) -> bool:
+    def matches(self, event: Any) -> bool:
+        """Whether the filter (or else the arguments) match; a scalar or list result has no fields to match."""
+        fields = event if isinstance(event, dict) else {}
         if self.filter is not None:
-            return matches_filter(self.filter, event)
-        return matches_arguments(self.arguments, event)
+            return matches_filter(self.filter, fields)
+        return matches_arguments(self.arguments, fields)
 
 
-Projector = Callable[[SubscriptionSpec, dict[str, Any]], dict[str, Any]]
+Projector = Callable[[SubscriptionSpec, Any], dict[str, Any]]
 
 
 @dataclass
@@ -109,8 +111,8 @@ class PubSub:
     def count(self) -> int:
         return len(self._where)
 
-    def publish(self, subscription_fields: list[str], event: dict[str, Any]) -> int:
-        """Deliver one mutation result to every matching subscriber; returns deliveries."""
+    def publish(self, subscription_fields: list[str], event: Any) -> int:
+        """Deliver one mutation result (object, scalar or list) to every matching subscriber; returns deliveries."""
         delivered = 0
         for field_name in subscription_fields:
             groups = self._by_field.get(field_name)
