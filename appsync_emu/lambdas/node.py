@@ -120,11 +120,29 @@ def handler_problem(function: LambdaFunction) -> str | None:
     return problem
 
 
+def unbuilt_problem(function: LambdaFunction) -> str | None:
+    """What `sam build` would fail to find for a function built with esbuild: an entry point.
+
+    Its handler's file exists only in the bundle (`index.handler` from `index.mts`), so before the
+    build the entry points esbuild is given are what must exist.
+    """
+    from .build import esbuild_arguments
+    from .packages import InstallError
+
+    try:
+        esbuild_arguments(function.build_properties, function.handler, function.code_dir, function.logical_id)
+    except InstallError as err:
+        return str(err)
+    return None
+
+
 def check(function: LambdaFunction) -> str | None:
-    """No usable node, or no handler file: either is a problem before the function runs."""
+    """No usable node, or no handler file (no entry point, before an esbuild build): a problem before it runs."""
     node = find_node()
     if node.problem is not None:
         return f"function {function.function_name} ({function.runtime}) cannot run: {node.problem}"
+    if function.build_method == "esbuild" and function.source_dir is None:
+        return unbuilt_problem(function)
     return handler_problem(function)
 
 

@@ -62,6 +62,34 @@ def test_handler_file_is_looked_for_as_lambdas_runtime_does(
         assert found is not None and problem in found
 
 
+@pytest.mark.skipif(not HAS_NODE, reason="node not installed: check() first looks for it")
+@pytest.mark.parametrize(
+    ("files", "properties", "problem"),
+    [
+        (["index.mts"], {"EntryPoints": ["index.mts"]}, None),
+        (["app.ts"], {}, None),
+        (["src/app.js"], {"EntryPoints": ["src/app.js"]}, None),
+        ([], {"EntryPoints": ["index.mts"]}, "function Fn: entry point "),
+        (["index.ts"], {"EntryPoints": "index.ts"}, "function Fn: BuildProperties.EntryPoints must be a list"),
+    ],
+)
+def test_a_function_built_with_esbuild_is_checked_for_its_entry_points_not_its_handler_file(
+    tmp_path: Path, files: list[str], properties: dict[str, object], problem: str | None
+) -> None:
+    """`validate` runs before any build: `index.handler` from `index.mts` (serverless-patterns'
+    appsync-bedrock-streaming-sam) has no index.js yet, and that is no problem."""
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    fn = function(tmp_path, "app.handler" if "app.ts" in files else "index.handler")
+    fn.build_method, fn.build_properties = "esbuild", properties
+    found = node.check(fn)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem), found
+
+
 @pytest.mark.usefixtures("no_node")
 def test_no_node_is_one_clear_problem_per_function_and_a_refused_invocation(tmp_path: Path) -> None:
     fn = function(tmp_path)
