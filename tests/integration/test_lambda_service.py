@@ -52,8 +52,8 @@ def worker_children() -> list[psutil.Process]:
 
 
 async def gone(pid: int) -> bool:
-    """True once the process has exited (dead or a zombie), waiting up to a second."""
-    for _ in range(100):
+    """True once the process has exited (dead or a zombie), waiting up to 20 s (a bound on a hang)."""
+    for _ in range(2000):
         try:
             if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
                 return True
@@ -61,6 +61,15 @@ async def gone(pid: int) -> bool:
             return True
         await asyncio.sleep(0.01)
     return False
+
+
+async def until(condition: Callable[[], Any], what: str, within_s: float = 20.0) -> Any:
+    """Wait for `condition()` to be true and return it; fail with `what` if it is not within a generous bound."""
+    deadline = time.monotonic() + within_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+    return value
 
 
 ServiceFactory = Callable[..., LambdaService]
@@ -84,16 +93,16 @@ async def make_service() -> AsyncIterator[ServiceFactory]:
 
 
 async def test_two_functions_running_at_once_each_see_only_their_own_model_id(
-    make_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+    make_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("SERVER_ONLY_SECRET", "must-not-leak")
     service = make_service(
         make_function("A", "app.model_id", environment={"MODEL_ID": "model-a"}),
         make_function("B", "app.model_id", environment={"MODEL_ID": "model-b"}),
     )
-    started = time.perf_counter()
-    a, b = await asyncio.gather(service.invoke("A", {"sleep": 0.3}), service.invoke("B", {"sleep": 0.3}))
-    assert time.perf_counter() - started < 0.9, "the two functions did not run concurrently"
+    meet = {"meet": {"dir": str(tmp_path), "n": 2}}  # each waits for the other: only both at once get through
+    a, b = await asyncio.gather(service.invoke("A", meet), service.invoke("B", meet))
+    assert a.payload["met"] and b.payload["met"], "the two functions did not run concurrently"
     assert a.payload["MODEL_ID"] == "model-a"
     assert b.payload["MODEL_ID"] == "model-b"
     assert a.payload["pid"] != b.payload["pid"]
@@ -153,7 +162,7 @@ async def test_context_object_has_lambdas_fields(make_service: ServiceFactory) -
     assert ctx["memory_limit_in_mb"] == "512"
     assert ctx["log_group_name"] == "/aws/lambda/ctx"
     assert ctx["log_stream_name"].startswith(time.strftime("%Y/%m/", time.gmtime()))
-    assert 2000 < ctx["remaining_ms"] <= 3000
+    assert 0 < ctx["remaining_ms"] <= 3000  # counted down from the 3 s timeout (exact figures: test_lambda_worker)
     assert ctx["identity_id"] is None
     assert ctx["client_context"] is None
     assert ctx["cwd"] == ctx["sys_path_0"] == str(BASIC)
@@ -197,13 +206,11 @@ async def test_timeout_kills_the_worker_and_the_next_invocation_uses_a_new_one(
     service = make_service(make_function("Sleep", "app.sleep", timeout_s=0.4))
     first = await service.invoke("Sleep", {"seconds": 0})
     old_pid = first.payload["pid"]
-    started = time.perf_counter()
-    result = await service.invoke("Sleep", {"seconds": 30})
-    assert time.perf_counter() - started < 2.0
+    result = await service.invoke("Sleep", {"seconds": 30})  # a timeout, not the function's answer 30 s later
     assert result.function_error == "Unhandled"
     assert result.payload["errorType"] == "Sandbox.Timedout"
     assert re.fullmatch(
-        rf"{ISO_MS} {result.request_id} Task timed out after 0\.[45]\d seconds", result.error_message or ""
+        rf"{ISO_MS} {result.request_id} Task timed out after \d+\.\d\d seconds", result.error_message or ""
     )
     assert result.logs[-1] == result.error_message
     assert await gone(old_pid)
@@ -365,45 +372,49 @@ async def test_reserved_concurrency_throttles_sync_invocations(make_service: Ser
     assert not service.has_capacity("Zero")
 
 
-async def test_invocations_over_the_emulator_cap_wait_for_a_worker(make_service: ServiceFactory) -> None:
+async def test_invocations_over_the_emulator_cap_wait_for_a_worker(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
     service = make_service(make_function("Sleep", "app.sleep"), max_concurrency=2)
-    started = time.perf_counter()
-    results = await asyncio.gather(*(service.invoke("Sleep", {"seconds": 0.25}) for _ in range(4)))
+    event = {"seconds": 0.25, "running_dir": str(tmp_path)}  # each counts the invocations running beside it
+    results = await asyncio.gather(*(service.invoke("Sleep", event) for _ in range(4)))
     assert all(r.function_error is None for r in results)
     assert len({r.payload["pid"] for r in results}) <= 2
-    assert time.perf_counter() - started >= 0.5
+    assert max(r.payload["saw"] for r in results) <= 2, "more invocations ran at once than the cap"
     assert service.concurrency("Sleep").limit == 2
 
 
 async def test_a_burst_larger_than_spawn_parallelism_gets_a_worker_per_invocation(
-    make_service: ServiceFactory,
+    make_service: ServiceFactory, tmp_path: Path
 ) -> None:
-    service = make_service(make_function("Sleep", "app.sleep"), spawn_parallelism=2)
-    started = time.perf_counter()
-    results = await asyncio.gather(*(service.invoke("Sleep", {"seconds": 1.0}) for _ in range(8)))
+    service = make_service(make_function("Sleep", "app.sleep", timeout_s=60), spawn_parallelism=2)
+    meet = {"meet": {"dir": str(tmp_path), "n": 8}}  # each waits until all 8 run: only 8 workers at once get through
+    results = await asyncio.gather(*(service.invoke("Sleep", meet) for _ in range(8)))
     assert all(r.function_error is None for r in results)
     assert len({r.payload["pid"] for r in results}) == 8
-    assert time.perf_counter() - started < 3.5, "invocations waited for each other instead of new workers"
+    assert all(r.payload["met"] for r in results), "invocations waited for each other instead of new workers"
 
 
-async def test_cancelled_invocation_kills_its_worker(make_service: ServiceFactory) -> None:
-    service = make_service(make_function("Sleep", "app.sleep"))
-    task = asyncio.create_task(service.invoke("Sleep", {"seconds": 30}))
-    await asyncio.sleep(0.3)
-    pids = service.worker_pids("Sleep")
+async def test_cancelled_invocation_kills_its_worker(make_service: ServiceFactory, tmp_path: Path) -> None:
+    service = make_service(make_function("Wait", "app.wait_for_file"))
+    started = tmp_path / "started"
+    event = {"started": str(started), "path": str(tmp_path / "never")}
+    task = asyncio.create_task(service.invoke("Wait", event))
+    await until(started.exists, "the function did not start")
+    pids = service.worker_pids("Wait")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert pids and all([await gone(p) for p in pids])
-    assert (await service.invoke("Sleep", {"seconds": 0})).function_error is None
+    (tmp_path / "never").touch()
+    assert (await service.invoke("Wait", event)).function_error is None
 
 
 async def test_idle_workers_are_reaped(make_service: ServiceFactory) -> None:
     service = make_service(make_function("Pid", "app.pid"), idle_timeout_s=0.2)
     await service.invoke("Pid", {})
     assert len(service.worker_pids("Pid")) == 1
-    await asyncio.sleep(0.6)
-    assert service.worker_pids("Pid") == []
+    await until(lambda: service.worker_pids("Pid") == [], "the idle worker was not reaped")
 
 
 async def test_aclose_kills_every_worker_and_refuses_new_work() -> None:
@@ -424,9 +435,7 @@ async def test_aclose_kills_every_worker_and_refuses_new_work() -> None:
 async def test_a_slow_init_is_a_timeout_and_a_crash_at_init_an_exit_error(make_service: ServiceFactory) -> None:
     slow = make_function("Slow", "app.handler", code_dir=FIXTURES / "slowinit", timeout_s=0.2)
     service = make_service(slow, init_timeout_s=0.2)
-    started = time.perf_counter()
-    result = await service.invoke("Slow", {})
-    assert time.perf_counter() - started < 2.0
+    result = await service.invoke("Slow", {})  # the init sleeps 5 s: this is its timeout, not its end
     assert result.payload["errorType"] == "Sandbox.Timedout"
     assert "init starts" in result.logs
     assert service.worker_pids("Slow") == []
