@@ -70,9 +70,11 @@ def _ms(value: str) -> float:
     return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
 
-def run_wrk(server: ServerProcess, connections: int, duration: float, threads: int) -> dict[str, float]:
-    """wrk with a POST script; returns queries/s, p50/p99 ms and non-2xx count."""
-    script = LUA.format(body=_lua_string(graphql_body(QUERY).decode()), key=_lua_string(server.api_key))
+def run_wrk(
+    server: ServerProcess, connections: int, duration: float, threads: int, query: str = QUERY
+) -> dict[str, float]:
+    """wrk with a POST script of `query`; returns queries/s, p50/p99 ms, non-2xx count and server CPU%."""
+    script = LUA.format(body=_lua_string(graphql_body(query).decode()), key=_lua_string(server.api_key))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         lua = f.name
@@ -130,10 +132,12 @@ def _py_client_main(
         out.send(runner.run(_py_client(host, port, payload, conns, start, stop)))
 
 
-def run_python(server: ServerProcess, connections: int, duration: float, procs: int) -> dict[str, float]:
+def run_python(
+    server: ServerProcess, connections: int, duration: float, procs: int, query: str = QUERY
+) -> dict[str, float]:
     """`procs` processes sharing `connections` keep-alive connections; warm-up 1 s, then `duration`."""
     path = "/" + server.graphql_url.split("/", 3)[3]
-    payload = http_request(server.host, server.port, path, graphql_body(QUERY), server.api_key)
+    payload = http_request(server.host, server.port, path, graphql_body(query), server.api_key)
     ctx = mp.get_context("spawn")
     start = time.monotonic() + 2.0  # spawning + a 1 s warm-up; CLOCK_MONOTONIC is the same in every process
     stop = start + duration

@@ -20,11 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,9 +36,6 @@ from _common import (
     HttpConn,
     ServerProcess,
     add_server_options,
-    cpu_seconds,
-    graphql_body,
-    http_request,
     machine,
     new_loop,
     percentile,
@@ -49,7 +43,7 @@ from _common import (
     start_server,
     summarize,
 )
-from http_throughput import _lua_string, _ms, _py_client_main
+from http_throughput import run_python, run_wrk
 
 from appsync_emu.config.model import LambdaFunction, Origin
 from appsync_emu.lambdas.node import find_node
@@ -162,63 +156,6 @@ async def sequential(server: ServerProcess, count: int) -> list[float]:
     return sorted(latencies)
 
 
-def run_wrk(server: ServerProcess, connections: int, duration: float) -> dict[str, float]:
-    """wrk -t1 with a POST script: queries/s, p50/p99 ms, non-2xx, server CPU%."""
-    lua = (
-        f'wrk.method = "POST"\nwrk.body = {_lua_string(graphql_body(QUERY).decode())}\n'
-        f'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-api-key"] = {_lua_string(server.api_key)}\n'
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(lua)
-    base = ["wrk", "-t1", f"-c{connections}", "-s", f.name, "--latency", server.graphql_url]
-    subprocess.run([*base[:3], "-d1s", *base[3:]], check=True, capture_output=True)  # warm-up
-    cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
-    out = subprocess.run([*base[:3], f"-d{duration:g}s", *base[3:]], check=True, capture_output=True, text=True).stdout
-    cpu = (cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t0) * 100
-    Path(f.name).unlink()
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "qps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(lat.get("50", "")),
-        "p99_ms": _ms(lat.get("99", "")),
-        "non_2xx": float(bad.group(1)) if bad else 0.0,
-        "server_cpu": cpu,
-    }
-
-
-def run_python(server: ServerProcess, connections: int, duration: float, procs: int = 2) -> dict[str, float]:
-    """The multi-process Python client of http_throughput.py, posting `{ noop }`."""
-    path = "/" + server.graphql_url.split("/", 3)[3]
-    payload = http_request(server.host, server.port, path, graphql_body(QUERY), server.api_key)
-    ctx = mp.get_context("spawn")
-    start = time.monotonic() + 2.0
-    stop = start + duration
-    pipes, workers = [], []
-    for i in range(procs):
-        n = connections // procs + (1 if i < connections % procs else 0)
-        parent, child = ctx.Pipe()
-        p = ctx.Process(target=_py_client_main, args=(server.host, server.port, payload, n, start, stop, child))
-        p.start()
-        pipes.append(parent)
-        workers.append(p)
-    time.sleep(max(0.0, start - time.monotonic()))
-    cpu0 = cpu_seconds(server.pid)
-    time.sleep(max(0.0, stop - time.monotonic()))
-    cpu = (cpu_seconds(server.pid) - cpu0) / duration * 100
-    results = [p.recv() for p in pipes]
-    for w in workers:
-        w.join()
-    lat = sorted(x for r in results for x in r["latencies"])
-    return {
-        "qps": len(lat) / duration,
-        "p50_ms": percentile(lat, 0.5) * 1e3,
-        "p99_ms": percentile(lat, 0.99) * 1e3,
-        "non_2xx": float(sum(r["bad"] for r in results)),
-        "server_cpu": cpu,
-    }
-
-
 def workers(server: ServerProcess) -> int:
     """The server's worker processes (every process below it: the function's workers)."""
     return len(psutil.Process(server.pid).children(recursive=True))
@@ -259,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                 check_answer(server)
                 with asyncio.Runner(loop_factory=new_loop) as runner:
                     one = runner.run(sequential(server, args.sequential))
-                r = (run_wrk if client == "wrk" else run_python)(server, args.connections, args.duration)
+                r = (
+                    run_wrk(server, args.connections, args.duration, 1, QUERY)
+                    if client == "wrk"
+                    else run_python(server, args.connections, args.duration, 2, QUERY)
+                )
                 r.update(seq_p50_ms=percentile(one, 0.5), seq_p99_ms=percentile(one, 0.99))
                 r["workers"] = workers(server)
             runs.append(r)
