@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .config.model import LocalEndpoints, Project
+from .endpoints import Credentials, EndpointRouter, Outbound, aws_service, sdk_env_names, served_endpoints
 from .settings import DEFAULT_SESSION_TOKEN, Settings
 
 if TYPE_CHECKING:
+    from .dynamodb.api import DynamoDBApi
     from .invoker.queue import AsyncInvoker
     from .lambdas.service import LambdaService
     from .llm.base import LLMBackend
@@ -26,10 +28,13 @@ def injected_environment(project: Project, endpoints: LocalEndpoints, settings: 
     The standard AWS variables point the function's boto3 at the emulator: Bedrock Runtime
     through `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, and dummy credentials that the API accepts for
     SigV4. The API's own URLs are also given under `APPSYNC_EMU_*` names, for functions whose
-    template does not pass `!GetAtt Api.GraphQLUrl` in their Environment.
+    template does not pass `!GetAtt Api.GraphQLUrl` in their Environment. `AWS_ENDPOINT_URL` sends
+    every other AWS call to the emulator, which answers `NotEmulated` naming the service and the
+    operation (`endpoints.UnservedAwsCalls`); each `--endpoint-override` of an AWS endpoint points
+    that service's variable at its stand-in. Service variables win over the global one in both SDKs.
     """
     access_key, secret = next(iter(settings.iam_credentials.items()))
-    return {
+    env = {
         "AWS_REGION": project.region,
         "AWS_DEFAULT_REGION": project.region,
         "AWS_ACCESS_KEY_ID": access_key,
@@ -38,7 +43,13 @@ def injected_environment(project: Project, endpoints: LocalEndpoints, settings: 
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoints.bedrock_url,
         "APPSYNC_EMU_GRAPHQL_URL": endpoints.graphql_url,
         "APPSYNC_EMU_REALTIME_URL": endpoints.realtime_url,
+        "AWS_ENDPOINT_URL": endpoints.base_url,
     }
+    for host, url in settings.endpoint_overrides.items():
+        service = aws_service(host)
+        for name in sdk_env_names(service) if service else ():
+            env[f"AWS_ENDPOINT_URL_{name}"] = url
+    return env
 
 
 @dataclass
@@ -46,8 +57,10 @@ class Services:
     """The LLM backend, and the Lambda service and async queue when the template has functions."""
 
     llm: LLMBackend
+    outbound: Outbound | None = None  # HTTP data sources' router, credentials and client
     lambdas: LambdaService | None = None
     invoker: AsyncInvoker | None = None
+    dynamodb: DynamoDBApi | None = None
 
     @classmethod
     def build(cls, project: Project, endpoints: LocalEndpoints, settings: Settings) -> Services:
@@ -59,6 +72,11 @@ class Services:
 
             build_functions(project)  # before serving, so never while the event loop serves anyone
         services = cls(make_backend(settings.llm, **settings.llm_settings))
+        access_key, secret = next(iter(settings.iam_credentials.items()))
+        services.outbound = Outbound(
+            EndpointRouter(served_endpoints(endpoints), settings.endpoint_overrides),
+            Credentials(access_key, secret, DEFAULT_SESSION_TOKEN),
+        )
         if project.functions:
             from .invoker.queue import AsyncInvoker, InvokerSettings
             from .lambdas.service import LambdaService
@@ -93,3 +111,5 @@ class Services:
         if self.lambdas is not None:
             await self.lambdas.aclose()
         await self.llm.aclose()
+        if self.outbound is not None:
+            await self.outbound.aclose()
