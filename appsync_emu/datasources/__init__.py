@@ -25,6 +25,8 @@ MODULES = {
     "NONE": "none",
     "AWS_LAMBDA": "lambda_",
     "AMAZON_BEDROCK_RUNTIME": "bedrock",
+    "HTTP": "http",
+    "AMAZON_DYNAMODB": "dynamodb",
 }
 
 
