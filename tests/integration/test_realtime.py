@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,8 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
+from appsync_emu.transport import realtime as realtime_module
+from appsync_emu.transport.realtime import KeepAlive
 from tests.conftest import APPS
 
 from .conftest import gql_post
@@ -174,17 +177,46 @@ async def test_the_101st_subscription_is_refused_and_the_first_100_keep_receivin
     await client.close()
 
 
+class SteppedSleep:
+    """Stands in for `asyncio` in the realtime module: its `sleep` records how long it was asked
+    to wait, then waits for the test's `step()` instead (the test is the keep-alive's clock)."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._steps = threading.Semaphore(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def step(self) -> None:
+        self._steps.release()
+
+    async def sleep(self, delay: float) -> None:
+        self.asked.append(delay)
+        while not self._steps.acquire(blocking=False):
+            await asyncio.sleep(0.005)
+
+
 async def test_keepalive_is_sent_at_once_and_then_at_the_configured_interval(
-    core_api: EmulatorHandle,
+    core_api: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    endpoint = core_api.emulator.realtime
+    assert endpoint.keepalive.interval_s == 0.5, "the endpoint has the interval the emulator was started with"
+    clock = SteppedSleep()
+    monkeypatch.setattr(realtime_module, "asyncio", clock)
+    # A ticker of its own, so that no connection left by another test has it mid-interval.
+    ticker = KeepAlive(endpoint.keepalive.interval_s, endpoint.keepalive.lifetime_s)
+    monkeypatch.setattr(endpoint, "keepalive", ticker)
     client = await RawClient.open(core_api)
     await client.send({"type": "connection_init"})
     assert (await client.recv(skip_ka=False))["type"] == "connection_ack"
-    assert await client.recv(skip_ka=False) == {"type": "ka"}
-    t0 = time.monotonic()
-    assert await client.recv(skip_ka=False, timeout=3) == {"type": "ka"}
-    assert 0.3 < time.monotonic() - t0 < 2.0
+    assert await client.recv(skip_ka=False) == {"type": "ka"}, "a ka at once, before any interval has passed"
+    await until(lambda: clock.asked == [0.5], "the ticker does not wait one interval")
+    clock.step()  # one interval passes
+    assert await client.recv(skip_ka=False, timeout=20) == {"type": "ka"}
+    await until(lambda: clock.asked == [0.5, 0.5], "the ticker does not wait for the next interval")
     await client.close()
+    await until(lambda: ticker._ticker is None, "the ticker outlived the connection")
 
 
 async def test_connection_ack_announces_the_appsync_timeout(core_api: EmulatorHandle) -> None:
