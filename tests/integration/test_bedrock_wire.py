@@ -8,7 +8,6 @@ chunks and errors through unchanged, and that a client giving up cancels all the
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import statistics
 import threading
@@ -286,29 +285,30 @@ def test_hanging_model_client_gives_up_and_server_cleans_up(
 ) -> None:
     fake.set_reply("a b c d", fault={"hang": True, "after_tokens": after_tokens})
     impatient = client(url_a, read_timeout=0.5)
-    started = time.monotonic()
-    with pytest.raises(TIMEOUTS) as info:
+    with pytest.raises(TIMEOUTS):  # the model never ends its reply: only the client's read timeout ends this
         response = impatient.converse_stream(modelId=MODEL, messages=MESSAGES)
         list(response["stream"])
-    assert time.monotonic() - started < 3, info.value
-    assert wait_until(lambda: fake.active == 0, 3), "the hanging call was not cancelled"
+    assert wait_until(lambda: fake.active == 0, 20), "the hanging call was not cancelled"
     fake.reset()
     assert client(url_a).converse(modelId=MODEL, messages=MESSAGES)["stopReason"] == "end_turn"
 
 
 def test_incremental_delivery(url_a: str, fake: FakeBackend) -> None:
-    fake.set_reply(tokens=[f" t{i}" for i in range(10)], tps=20, first_token_ms=50)
-    started = time.monotonic()
-    arrivals = [
-        time.monotonic() - started
-        for event in client(url_a).converse_stream(modelId=MODEL, messages=MESSAGES)["stream"]
-        if "contentBlockDelta" in event
-    ]
-    assert len(arrivals) == 10
-    assert arrivals[0] < 0.3
-    assert arrivals[-1] - arrivals[0] >= 0.35
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert statistics.median(gaps) == pytest.approx(0.05, abs=0.03)
+    # The model sends 3 of its 10 tokens, then stalls for good: the deltas that reach the client
+    # were sent on as they came, not held back for the end of the reply (which never comes).
+    # (The pacing itself is checked against a virtual clock in tests/unit/test_llm_fake.py.)
+    fake.set_reply(tokens=[f" t{i}" for i in range(10)], fault={"hang": True, "after_tokens": 3})
+    response = client(url_a, read_timeout=20).converse_stream(modelId=MODEL, messages=MESSAGES)
+    deltas = []
+    for event in response["stream"]:
+        if "contentBlockDelta" in event:
+            deltas.append(event["contentBlockDelta"]["delta"]["text"])
+            if len(deltas) == 3:
+                break
+    assert deltas == [" t0", " t1", " t2"]
+    assert fake.active == 1, "the deltas came while the model was still producing its reply"
+    response["stream"].close()
+    assert wait_until(lambda: fake.active == 0, 20), "the stalled call was not cancelled"
 
 
 def test_client_disconnect_mid_stream_stops_the_backend(url_a: str, fake: FakeBackend) -> None:
@@ -459,7 +459,11 @@ def test_by_default_a_signature_scoped_to_any_aws_region_is_accepted(fake: FakeB
 
 @pytest.mark.slow
 def test_throughput_and_time_to_first_event(url_a: str, fake: FakeBackend) -> None:
-    """Run with `-s` to see the figures: events/s through boto3, and time to first event."""
+    """Run with `-s` to see the figures: events/s through boto3, and time to first event.
+
+    Figures only: a speed claim is a benchmark's (bench/), not a test's. What is checked is that
+    every event of a long reply and of many short ones comes through.
+    """
     n = 20_000
     fake.set_reply(tokens=[f" w{i % 100}" for i in range(n)])
     bedrock = client(url_a)
@@ -468,21 +472,20 @@ def test_throughput_and_time_to_first_event(url_a: str, fake: FakeBackend) -> No
         started = time.perf_counter()
         count = sum(1 for _ in bedrock.converse_stream(modelId=MODEL, messages=MESSAGES)["stream"])
         rates.append(count / (time.perf_counter() - started))
+        assert count == n + 4, "messageStart, n deltas, contentBlockStop, messageStop, metadata"
     fake.set_reply("short reply")
     first_event, first_delta = [], []
     for _ in range(50):
         started = time.perf_counter()
         stream = iter(bedrock.converse_stream(modelId=MODEL, messages=MESSAGES)["stream"])
-        next(stream)
+        assert next(stream) == {"messageStart": {"role": "assistant"}}
         first_event.append(time.perf_counter() - started)
         next(stream)
         first_delta.append(time.perf_counter() - started)
-        list(stream)
+        assert "messageStop" in list(stream)[-2]
     runs = ", ".join(f"{r:,.0f}" for r in rates)
     print(
         f"\nconverse_stream via boto3: best {max(rates):,.0f} events/s (runs: {runs}); "
         f"time to first event median {statistics.median(first_event) * 1000:.2f} ms, "
         f"to first delta {statistics.median(first_delta) * 1000:.2f} ms"
     )
-    assert max(rates) > 2_000
-    assert statistics.median(first_event) < 0.05

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from appsync_emu.llm import BedrockError, collect
+from appsync_emu.llm import fake as fake_module
 from appsync_emu.llm.fake import FakeBackend
 from appsync_emu.llm.tokens import tokenize
 
@@ -188,19 +189,41 @@ async def test_hang_is_cancellable_and_cleans_up() -> None:
     assert fake.active == 0
 
 
-async def test_pacing_first_token_and_tps() -> None:
+class VirtualClock:
+    """The fake backend's `time` and `asyncio` in one: `monotonic()` is a virtual time that only
+    its `sleep` moves on (by exactly what was asked), so pacing is checked without a real clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        if delay > 0:
+            self.slept.append(delay)
+            self.now += delay
+        await asyncio.sleep(0)
+
+
+async def test_pacing_first_token_and_tps(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = VirtualClock()
+    monkeypatch.setattr(fake_module, "time", clock)
+    monkeypatch.setattr(fake_module, "asyncio", clock)
     fake = FakeBackend(first_token_ms=100, tps=50)
     fake.set_reply(tokens=[f" t{i}" for i in range(6)])
     stream = await fake.converse_stream(MODEL, ask("x"))
-    started = time.monotonic()
-    times = [time.monotonic() - started async for e in stream if "contentBlockDelta" in e]
-    assert 0.09 <= times[0] < 0.2
-    assert times[-1] - times[0] == pytest.approx(5 / 50, abs=0.05)
+    started = clock.now
+    times = [clock.now - started async for e in stream if "contentBlockDelta" in e]
+    assert times == pytest.approx([0.1 + i / 50 for i in range(6)]), "first token after 100 ms, then 50 a second"
     fake.set_reply(tokens=["a", "b"], tps=0, first_token_ms=0)
-    stream = await fake.converse_stream(MODEL, ask("x"))
-    started = time.monotonic()
-    await collect(stream)
-    assert time.monotonic() - started < 0.05
+    clock.slept.clear()
+    await collect(await fake.converse_stream(MODEL, ask("x")))
+    assert clock.slept == [], "no pacing: the reply is not held back at all"
 
 
 async def test_early_close_releases_the_stream() -> None:
