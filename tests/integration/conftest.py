@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -25,6 +25,20 @@ def core_api() -> Iterator[EmulatorHandle]:
     handle = start_emulator(APPS / "core", keepalive_s=0.5, request_timeout_s=1.5, js_cpu_limit_s=3.0)
     yield handle
     handle.stop()
+
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0) -> T:
+    """Poll `predicate` until it returns something truthy (and return it); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def gql_post(

@@ -25,7 +25,7 @@ from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from appsync_emu.settings import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_SESSION_TOKEN
 from tests.conftest import APPS
 
-from .conftest import gql_post
+from .conftest import gql_post, wait_for
 from .wsclient import RawClient
 
 APP = APPS / "lambda"
@@ -56,16 +56,6 @@ def invocations(api: EmulatorHandle, **params: str) -> list[dict[str, Any]]:
     r = httpx.get(f"{api.base_url}/_emu/invocations", params=params)
     assert r.status_code == 200
     return r.json()  # type: ignore[no-any-return]
-
-
-def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_request_response_invoke_returns_the_function_result_and_context(api: EmulatorHandle) -> None:
