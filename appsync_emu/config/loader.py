@@ -13,6 +13,7 @@ from typing import Any
 from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
 from .cfn import Template, line_of, read_template
+from .dynamodb_tables import TABLE_TYPES, load_tables
 from .expand import template_resources
 from .lambda_functions import FUNCTION_TYPES, FunctionTable
 from .model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Origin, Project, Skipped
@@ -33,6 +34,7 @@ MODELLED_TYPES = frozenset(
         "AWS::AppSync::Resolver",
         "AWS::Lambda::EventInvokeConfig",
         *FUNCTION_TYPES,
+        *TABLE_TYPES,
     }
 )
 
@@ -194,6 +196,7 @@ def load_project(
         template_path=template_path,
         apis=list(apis.values()),
         functions=functions.built,
+        tables=load_tables(stack),
         parameters=parameters,
         stack_name=name,
         outputs=outputs,

@@ -201,12 +201,25 @@ class Skipped:
 
 
 @dataclass
+class Table:
+    """A DynamoDB table the template creates: its `CreateTable` request, TTL attribute and stream view type."""
+
+    logical_id: str
+    name: str  # the physical name (TableName, else `<StackName>-<LogicalId>`)
+    origin: Origin
+    create_request: dict[str, Any]  # DynamoDB's CreateTable body
+    ttl_attribute: str | None = None
+    stream_view_type: str | None = None  # NEW_IMAGE | OLD_IMAGE | NEW_AND_OLD_IMAGES | KEYS_ONLY
+
+
+@dataclass
 class Project:
-    """Everything loaded from one template: the API(s) and the Lambda functions."""
+    """Everything loaded from one template: the API(s), the Lambda functions and the DynamoDB tables."""
 
     template_path: Path
     apis: list[GraphQLApi]
     functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by logical id
+    tables: dict[str, Table] = field(default_factory=dict)  # DynamoDB tables, by logical id
     parameters: dict[str, Any] = field(default_factory=dict)
     region: str = "us-east-1"
     account_id: str = "123456789012"
