@@ -22,6 +22,7 @@ from . import limits
 from .auth.authorizer import Authorizer
 from .auth.directives import field_rules
 from .config.model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Project
+from .endpoints import UnservedAwsCalls
 from .engine.engine import Engine
 from .engine.projection import Projector
 from .engine.resolvers import ResolverRunner, build_plans
@@ -106,7 +107,7 @@ def load(template: Path, endpoints: LocalEndpoints, settings: Settings) -> tuple
         parameter_overrides=settings.parameter_overrides or None,
         api_key_override=settings.api_key,
     )
-    gaps = find_gaps(project)
+    gaps = find_gaps(project, settings.endpoint_overrides)
     blocking = [g for g in gaps if g.blocking]
     if settings.strict and blocking:
         raise ConfigErrors([ConfigError(g.message, g.origin) for g in blocking])
@@ -174,9 +175,10 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     demo_dir = demo if settings.demo and demo.is_dir() else None
     routes: dict[tuple[str, str], ASGIApp] = {("http", "/graphql"): http}
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
-    fallback = EmulatorRoutesGuard(
-        Starlette(routes=extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials)), origins
-    )
+    starlette = Starlette(routes=extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials))
+    # Where no route matched: an AWS SDK call for a service nothing serves answers NotEmulated.
+    starlette.router.default = UnservedAwsCalls(starlette.router.not_found)
+    fallback = EmulatorRoutesGuard(starlette, origins)
     return Emulator(
         project,
         endpoints,

@@ -30,6 +30,15 @@ def _add_template(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override template Parameters, as `sam deploy --parameter-overrides` does",
     )
+    p.add_argument(
+        "--endpoint-override",
+        action="append",
+        default=[],
+        metavar="AWS_URL=LOCAL_URL",
+        help="send calls for an AWS endpoint the emulator does not serve to a local stand-in, from HTTP data "
+        "sources and functions (https://states.us-east-1.amazonaws.com=http://127.0.0.1:8083; repeatable); "
+        "other AWS endpoints answer NotEmulated",
+    )
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -40,6 +49,12 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
             raise SystemExit(f"--parameter-overrides: expected KEY=VALUE, got {item!r}")
         out[key] = value
     return out
+
+
+def _parse_endpoint_overrides(items: list[str]) -> dict[str, str]:
+    from .endpoints import parse_override
+
+    return dict(parse_override(item) for item in items)
 
 
 def _parse_delays(text: str) -> tuple[float, ...]:
@@ -162,6 +177,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         async_journal=not args.no_async_journal,
         strict=args.strict,
         allow_origins=tuple(args.allow_origin),
+        endpoint_overrides=_parse_endpoint_overrides(args.endpoint_override),
     )
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive
@@ -240,7 +256,9 @@ def _report_config_errors(args: argparse.Namespace, strict: bool, errs: Exceptio
 
     _flush_logs()
     logging.getLogger().setLevel(logging.ERROR)  # loading again for the report repeats no info line
-    report = check(args.path, _parse_overrides(args.parameter_overrides))
+    report = check(
+        args.path, _parse_overrides(args.parameter_overrides), _parse_endpoint_overrides(args.endpoint_override)
+    )
     problems = report.problems + (report.gaps if strict else [])
     if not problems:  # what failed is not something validate looks at (a build): say it as it was raised
         problems = [str(e) for e in errs.errors] if isinstance(errs, ConfigErrors) else [str(errs)]
@@ -255,7 +273,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import check
 
     configure("error")
-    report = check(args.path, _parse_overrides(args.parameter_overrides))
+    try:
+        endpoint_overrides = _parse_endpoint_overrides(args.endpoint_override)
+    except ValueError as err:
+        return _fail(str(err))
+    report = check(args.path, _parse_overrides(args.parameter_overrides), endpoint_overrides)
     for w in report.warnings:
         print(f"warning: {w}")
     errors = report.problems + report.code_problems + report.gaps

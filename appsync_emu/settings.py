@@ -59,6 +59,9 @@ class Settings:
     # LLM backend behind the Bedrock Runtime endpoint
     llm: str | None = None  # "fake" (default) | "bedrock"; env APPSYNC_EMU_LLM
     llm_settings: dict[str, Any] = field(default_factory=dict)
+    #: `--endpoint-override`: AWS endpoint host → the local URL that stands in for it, for HTTP data
+    #: sources and functions' SDK calls (`endpoints.py`).
+    endpoint_overrides: dict[str, str] = field(default_factory=dict)
     # serving
     #: Web origins besides loopback ones and the emulator's own that may open real-time connections ("*": any).
     allow_origins: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ silent `null`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -34,6 +35,7 @@ class GapKind(str, Enum):
     RESOLVER_RUNTIME = "resolver runtime"
     FUNCTION_RUNTIME = "function runtime"
     AUTH_MODE = "auth mode"
+    AWS_SERVICE = "AWS service"  # an HTTP data source's AWS endpoint that is neither served nor mapped
     FEATURE = "feature"
 
 
@@ -62,10 +64,14 @@ class Gap:
         return f"{self.origin}: {self.message}" if self.origin else self.message
 
 
-def find_gaps(project: Project) -> list[Gap]:
-    """Every part of the served API that the emulator does not run, in template order."""
+def find_gaps(project: Project, endpoint_overrides: Mapping[str, str] | None = None) -> list[Gap]:
+    """Every part of the served API that the emulator does not run, in template order.
+
+    `endpoint_overrides` (`--endpoint-override`, AWS host → local URL) count as served.
+    """
     from .auth.modes import auth_gaps
     from .datasources import data_source_gaps
+    from .datasources.http import endpoint_gaps
     from .lambdas.runtimes import function_runtime_gaps
     from .runtimes import resolver_runtime_gaps
 
@@ -73,6 +79,7 @@ def find_gaps(project: Project) -> list[Gap]:
     gaps = [
         *auth_gaps(api),
         *data_source_gaps(api, project),
+        *endpoint_gaps(api, endpoint_overrides or {}),
         *resolver_runtime_gaps(api),
         *function_runtime_gaps(project),
         *feature_gaps(project),

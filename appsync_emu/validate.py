@@ -29,8 +29,10 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def check(path: Path, parameter_overrides: dict[str, str] | None = None) -> Report:
-    """Every problem, gap and warning of the template at `path`."""
+def check(
+    path: Path, parameter_overrides: dict[str, str] | None = None, endpoint_overrides: dict[str, str] | None = None
+) -> Report:
+    """Every problem, gap and warning of the template at `path` (`endpoint_overrides`: AWS host → local URL)."""
     from . import runtimes
     from .config.loader import load_project
     from .lambdas.runtimes import code_problems
@@ -59,6 +61,6 @@ def check(path: Path, parameter_overrides: dict[str, str] | None = None) -> Repo
         report.code_problems += [str(e) for e in errors]
         report.warnings += [str(w) for w in lint]
     report.code_problems += code_problems(project)
-    for gap in find_gaps(project):
+    for gap in find_gaps(project, endpoint_overrides):
         (report.gaps if gap.blocking else report.warnings).append(str(gap))
     return report
