@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -499,14 +498,12 @@ async def test_a_busy_thread_does_not_block_the_other_or_the_event_loop(make: An
         "export function request(ctx) { if (ctx.args.spin) { for (;;) {} } return 'quick'; }\n"
         "export function response() {}\n",
         workers=2,
-        cpu_limit_s=1.0,
+        cpu_limit_s=2.0,
     )
     slow = asyncio.ensure_future(rt.call("m", "request", ctx(arguments={"spin": True})))
     await asyncio.sleep(0.05)
-    t0 = time.perf_counter()
     assert ok(await rt.call("m", "request", ctx())) == "quick"
-    assert time.perf_counter() - t0 < 0.5
-    assert not slow.done()
+    assert not slow.done(), "the quick call waited for the busy one"
     assert (await slow).status is HandlerStatus.RUNTIME_ERROR
 
 
