@@ -6,7 +6,9 @@ import asyncio
 import json
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,23 +108,30 @@ def test_batch_invoke_batches_the_same_when_handlers_run_on_worker_threads() -> 
 
 
 async def test_event_invocation_returns_at_once_and_the_function_publishes_over_iam(api: EmulatorHandle) -> None:
+    job = f"j1-{uuid.uuid4().hex}"
+    gate = Path(tempfile.gettempdir()) / f"appsync-emu-gate-{job}"
     client = await RawClient.open(api)
     await client.init()
-    assert (await client.start("s", 'subscription { onPublish(id: "j1") { id text } }'))["type"] == "start_ack"
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            api.graphql_url,
-            json={"query": START, "variables": {"j": "j1", "t": "done", "m": "slow"}},
-            headers={"x-api-key": api.api_key or ""},
-        )
-        # The answer came while the function (which sleeps 0.5 s, then publishes) still runs.
-        records = (await http.get(f"{api.base_url}/_emu/invocations")).json()
-    assert r.json() == {"data": {"startJob": {"jobId": "j1", "resultWasNull": True}}}
-    [mine] = [rec for rec in records if rec["requestPayload"].get("jobId") == "j1"]
-    assert mine["state"] != "succeeded", f"the Event mutation waited for the function: {mine}"
-    msg = await client.recv(timeout=10)
-    assert msg["payload"]["data"]["onPublish"] == {"id": "j1", "text": "done"}
-    await client.close()
+    subscription = "subscription S($j: ID!) { onPublish(id: $j) { id text } }"
+    assert (await client.start("s", subscription, {"j": job}))["type"] == "start_ack"
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                api.graphql_url,
+                json={"query": START, "variables": {"j": job, "t": "done", "m": "gated"}},
+                headers={"x-api-key": api.api_key or ""},
+            )
+            # The function waits for the gate, which opens only now: the answer did not wait for it.
+            records = (await http.get(f"{api.base_url}/_emu/invocations")).json()
+        assert r.json() == {"data": {"startJob": {"jobId": job, "resultWasNull": True}}}
+        [mine] = [rec for rec in records if rec["requestPayload"].get("jobId") == job]
+        assert mine["state"] != "succeeded", f"the Event mutation waited for the function: {mine}"
+        gate.touch()
+        msg = await client.recv(timeout=10)
+        assert msg["payload"]["data"]["onPublish"] == {"id": job, "text": "done"}
+    finally:
+        gate.unlink(missing_ok=True)
+        await client.close()
 
 
 def test_event_payload_over_one_megabyte_is_refused_clearly(api: EmulatorHandle) -> None:
