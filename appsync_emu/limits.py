@@ -97,6 +97,22 @@ LAMBDA_DEFAULT_CONCURRENCY = 64
 #: BatchInvoke batch size. AppSync: 0-2000.
 LAMBDA_MAX_BATCH_SIZE = 2000
 
+# --- DynamoDB Streams event source mappings (Lambda's stream rules) ----------------------
+#: Records per batch when the mapping sets no BatchSize. Lambda: 100 (range 1-10,000).
+STREAM_DEFAULT_BATCH_SIZE = 100
+STREAM_MAX_BATCH_SIZE = 10_000
+#: MaximumBatchingWindowInSeconds range. Lambda: 0-300.
+STREAM_MAX_BATCHING_WINDOW_S = 300
+#: MaximumRetryAttempts range. Lambda: -1 (infinite, the default) to 10,000.
+STREAM_MAX_RETRY_ATTEMPTS = 10_000
+#: MaximumRecordAgeInSeconds range. Lambda: -1 (infinite, the default) or 60-604,800.
+STREAM_MIN_RECORD_AGE_S = 60
+STREAM_MAX_RECORD_AGE_S = 604_800
+#: How often an idle shard is read. Lambda: 4 times a second per shard.
+STREAM_POLL_INTERVAL_S = 0.25
+#: Records one GetRecords call returns at most. DynamoDB Streams: 1,000.
+STREAM_GET_RECORDS_LIMIT = 1000
+
 # --- Bedrock ----------------------------------------------------------------------------
 #: A synchronous Bedrock runtime data source call must finish within 10 s.
 BEDROCK_DATASOURCE_TIMEOUT_S = 10.0

@@ -14,6 +14,7 @@ from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
 from .cfn import Template, line_of, read_template
 from .dynamodb_tables import TABLE_TYPES, load_tables
+from .event_sources import MAPPING_TYPE, load_stream_mappings
 from .expand import template_resources
 from .lambda_functions import FUNCTION_TYPES, FunctionTable
 from .model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Origin, Project, Skipped
@@ -33,6 +34,7 @@ MODELLED_TYPES = frozenset(
         "AWS::AppSync::FunctionConfiguration",
         "AWS::AppSync::Resolver",
         "AWS::Lambda::EventInvokeConfig",
+        MAPPING_TYPE,
         *FUNCTION_TYPES,
         *TABLE_TYPES,
     }
@@ -190,18 +192,21 @@ def load_project(
             if isinstance(uri, str):
                 functions.use(uri)  # a Lambda authorizer is a function the API uses
     attach_resolvers(stack, index, apis, functions)
+    tables = load_tables(stack)
+    stream_mappings, unmapped = load_stream_mappings(stack, tables, functions)  # their functions are used
     outputs = _outputs(stack, template)
     _check_unused(stack, functions.unused())
     project = Project(
         template_path=template_path,
         apis=list(apis.values()),
         functions=functions.built,
-        tables=load_tables(stack),
+        tables=tables,
+        stream_mappings=stream_mappings,
         parameters=parameters,
         stack_name=name,
         outputs=outputs,
         warnings=problems.warnings,
-        skipped=_skipped(stack, list(apis.values())),
+        skipped=_skipped(stack, list(apis.values())) + unmapped,
     )
     if problems.errors:
         raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)

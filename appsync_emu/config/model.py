@@ -213,6 +213,28 @@ class Table:
 
 
 @dataclass
+class StreamMapping:
+    """An event source mapping from a table's DynamoDB stream to a function (`AWS::Lambda::EventSourceMapping`).
+
+    The numbers are Lambda's (docs/LAMBDA.md "Streams"): -1 means infinite retries or record age.
+    """
+
+    logical_id: str
+    function: str  # the function's logical id
+    table: str  # the table's logical id
+    stream_arn: str  # EventSourceArn as the template resolves it
+    origin: Origin
+    starting_position: str = "LATEST"  # or TRIM_HORIZON
+    batch_size: int = limits.STREAM_DEFAULT_BATCH_SIZE
+    batching_window_s: float = 0.0
+    maximum_retry_attempts: int = -1
+    maximum_record_age_s: int = -1
+    bisect_on_error: bool = False
+    report_batch_item_failures: bool = False
+    on_failure: str | None = None  # DestinationConfig.OnFailure.Destination (an SQS, SNS or S3 ARN)
+
+
+@dataclass
 class Project:
     """Everything loaded from one template: the API(s), the Lambda functions and the DynamoDB tables."""
 
@@ -220,6 +242,7 @@ class Project:
     apis: list[GraphQLApi]
     functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by logical id
     tables: dict[str, Table] = field(default_factory=dict)  # DynamoDB tables, by logical id
+    stream_mappings: list[StreamMapping] = field(default_factory=list)  # DynamoDB streams into functions
     parameters: dict[str, Any] = field(default_factory=dict)
     region: str = "us-east-1"
     account_id: str = "123456789012"

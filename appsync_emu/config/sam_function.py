@@ -1,8 +1,9 @@
 """The resources SAM generates next to an `AWS::Serverless::Function`, with SAM's logical ids.
 
 Mirrors samtranslator's `SamFunction`: `<Fn>Role` when no Role is given, `<Fn>Alias<alias>`
-for AutoPublishAlias, and `<Fn>EventInvokeConfig` (plus `<Fn>EventInvokeConfigOnSuccessQueue`
-or `…Topic` when an SQS/SNS destination has no ARN) for EventInvokeConfig.
+for AutoPublishAlias, `<Fn>EventInvokeConfig` (plus `<Fn>EventInvokeConfigOnSuccessQueue`
+or `…Topic` when an SQS/SNS destination has no ARN) for EventInvokeConfig, and `<Fn><Event>`
+(`AWS::Lambda::EventSourceMapping`) for each event of a polled source (DynamoDB, Kinesis, SQS…).
 """
 
 from __future__ import annotations
@@ -61,6 +62,56 @@ def _event_invoke_config(function: Resource, config: Any, problems: Problems) ->
     return [*generated, function.child(logical_id, "AWS::Lambda::EventInvokeConfig", properties, origin)]
 
 
+#: SAM event types that become an `AWS::Lambda::EventSourceMapping`, and the property naming the source.
+PULL_EVENT_SOURCES = {
+    "DynamoDB": "Stream",
+    "Kinesis": "Stream",
+    "SQS": "Queue",
+    "MSK": "Stream",
+    "MQ": "Broker",
+    "DocumentDB": "Cluster",
+    "SelfManagedKafka": None,
+}
+#: SAM event properties that are not the mapping's own (SAM turns them into policies or drops them).
+_SAM_ONLY_EVENT_PROPERTIES = frozenset({"Stream", "Queue", "Broker", "Cluster"})
+
+
+def _event_source_mappings(function: Resource, problems: Problems) -> list[Resource]:
+    """SAM's `PullEventSource`: one mapping per polled event, named `<Fn><Event>`, invoking the function."""
+    events = function.properties.get("Events")
+    if not isinstance(events, dict):
+        return []
+    alias = function.properties.get("AutoPublishAlias")
+    target: Any = {"Ref": f"{function.logical_id}.Alias"} if alias else {"Ref": function.logical_id}
+    generated = []
+    for name, event in events.items():
+        kind = event.get("Type") if isinstance(event, dict) else None
+        if kind not in PULL_EVENT_SOURCES:
+            continue
+        assert isinstance(event, dict)
+        origin = function.sub_origin(f"Events.{name}", name)
+        props = event.get("Properties")
+        if not isinstance(props, dict):
+            problems.error(f"event {name} of type {kind} needs Properties", origin)
+            continue
+        mapping: dict[str, Any] = {"FunctionName": target}
+        source = PULL_EVENT_SOURCES[kind]
+        if source is not None:
+            mapping["EventSourceArn"] = props.get(source)
+        mapping.update({k: v for k, v in props.items() if k not in _SAM_ONLY_EVENT_PROPERTIES})
+        destinations = props.get("DestinationConfig")
+        on_failure = destinations.get("OnFailure") if isinstance(destinations, dict) else None
+        if isinstance(destinations, dict) and isinstance(on_failure, dict):  # SAM drops `Type` (it picks a policy)
+            mapping["DestinationConfig"] = {
+                **destinations,
+                "OnFailure": {k: v for k, v in on_failure.items() if k != "Type"},
+            }
+        generated.append(
+            function.child(f"{function.logical_id}{name}", "AWS::Lambda::EventSourceMapping", mapping, origin)
+        )
+    return generated
+
+
 def expand_function(function: Resource, problems: Problems) -> list[Resource]:
     """The resources SAM adds for one function (the function itself stays as it is)."""
     properties = function.properties
@@ -78,4 +129,5 @@ def expand_function(function: Resource, problems: Problems) -> list[Resource]:
         )
     if "EventInvokeConfig" in properties:
         generated.extend(_event_invoke_config(function, properties["EventInvokeConfig"], problems))
+    generated.extend(_event_source_mappings(function, problems))
     return generated
