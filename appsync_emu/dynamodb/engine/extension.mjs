@@ -70,10 +70,32 @@ export function loadDynalite(modules) {
   const updateIndexes = db.updateIndexes;
   db.updateIndexes = function (store, table, oldItem, newItem, cb) {
     if (store.dryRun) return cb(); // a transaction part being evaluated (transact.mjs): write nothing
-    if (!streamEnabled(table)) return updateIndexes(store, table, oldItem, newItem, cb);
+    if (!streamEnabled(table) || (!oldItem && !newItem)) return updateIndexes(store, table, oldItem, newItem, cb);
     const key = db.createKey(newItem || oldItem, table);
     commit(ext, [{ table, key, oldItem, newItem, identity: store.identity }]).then(() => cb(), cb);
   };
+  // dynalite answers CreateTable/DeleteTable before the table's entry turns ACTIVE/goes (a timer of
+  // createTableMs/deleteTableMs, 0 here, then a write): a client quick enough saw "Requested resource
+  // not found" on its first PutItem, or ResourceInUseException re-creating the table. The answer now
+  // waits for that write, so the launcher's "tables are created and deleted at once" holds.
+  function settled(store, name, pending, cb, tries = 0) {
+    store.tableDb.get(name, (err, table) => {
+      if (tries < 200 && pending(err ? null : table)) return setTimeout(settled, 1, store, name, pending, cb, tries + 1);
+      cb();
+    });
+  }
+  ext.wrapAction('createTable', (createTable) => (store, data, cb) => {
+    createTable(store, data, (err, answer) => {
+      if (err) return cb(err);
+      settled(store, data.TableName, (table) => table && table.TableStatus === 'CREATING', () => cb(null, answer));
+    });
+  });
+  ext.wrapAction('deleteTable', (deleteTable) => (store, data, cb) => {
+    deleteTable(store, data, (err, answer) => {
+      if (err) return cb(err);
+      settled(store, data.TableName, (table) => Boolean(table), () => cb(null, answer));
+    });
+  });
   return ext;
 }
 
