@@ -1,9 +1,10 @@
 # appsync-emu in a container. Its steps are the README's quick start: install the package
 # with the `aws` extra (boto3, which AWS Lambda's Python runtime provides to functions) and
 # run `appsync-emu serve` on the mounted project. Without a mount it serves the showcase.
-# Node.js and npm (Debian's) run Node.js functions and their builds; `appsync-emu prepare`
-# installs esbuild and the common AWS SDK for JavaScript v3 clients into the image, as
-# Lambda's Node.js runtimes provide the SDK (docs/LAMBDA.md, "Builds and dependencies").
+# Node.js and npm (Debian's) run Node.js functions, their builds and the embedded DynamoDB
+# engine; `appsync-emu prepare` installs esbuild, the common AWS SDK for JavaScript v3 clients
+# (Lambda's Node.js runtimes provide the SDK: docs/LAMBDA.md, "Builds and dependencies") and
+# dynalite, the DynamoDB engine (docs/DYNAMODB.md), into the image.
 #   docker build -t appsync-emu .
 #   docker run --rm -p 127.0.0.1:4000:4000 -v "$PWD:/app" appsync-emu   (loopback only: see docs/SECURITY.md)
 FROM python:3.11-slim

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
@@ -35,6 +35,9 @@ from .transport.front import REALTIME_PATHS, ASGIApp, FrontDoor
 from .transport.http import GraphQLHttpEndpoint
 from .transport.origins import EmulatorRoutesGuard, OriginPolicy
 from .transport.realtime import RealtimeEndpoint
+
+if TYPE_CHECKING:
+    from .dynamodb.engine import DynamoDBService
 
 log = logging.getLogger("appsync_emu")
 
@@ -221,18 +224,36 @@ def extra_routes(
         iam = {"accessKeyId": access_key, "secretAccessKey": secret, "sessionToken": SESSION_TOKENS.get(access_key)}
 
     async def config(_request: Any) -> JSONResponse:
-        return JSONResponse(
-            {
-                "apiName": api.name,
-                "graphqlUrl": endpoints.graphql_url,
-                "realtimeUrl": endpoints.realtime_url,
-                "apiKeys": keys,
-                "iamCredentials": iam,
-                "bedrockUrl": endpoints.bedrock_url,
-            },
-        )
+        body: dict[str, Any] = {
+            "apiName": api.name,
+            "graphqlUrl": endpoints.graphql_url,
+            "realtimeUrl": endpoints.realtime_url,
+            "apiKeys": keys,
+            "iamCredentials": iam,
+            "bedrockUrl": endpoints.bedrock_url,
+        }
+        if services.dynamodb is not None:
+            body["dynamodb"] = await dynamodb_config(services.dynamodb)
+        return JSONResponse(body)
 
     routes.append(Route("/_emu/config", config))
     if demo_dir is not None:
         routes.append(Mount("/demo", app=StaticFiles(directory=demo_dir, html=True)))
     return routes
+
+
+async def dynamodb_config(dynamodb: DynamoDBService) -> dict[str, Any]:
+    """DynamoDB's endpoint (once the engine answers) and tables, by logical id, for `/_emu/config`."""
+    from .dynamodb.api import DynamoDBError
+
+    error = None
+    try:
+        await dynamodb.ready()
+    except DynamoDBError as err:
+        error = err.message
+    return {
+        "endpointUrl": dynamodb.url,
+        "engine": dynamodb.description,
+        "tables": {lid: table.name for lid, table in dynamodb.tables.items()},
+        **({"error": error} if error else {}),
+    }

@@ -135,6 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="info: a line per operation and WebSocket event; debug adds each field's evaluated request and response",
     )
     serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep DynamoDB's tables and items across restarts in DIR/dynamodb (default: in memory, gone at exit)",
+    )
+    serve.add_argument(
+        "--dynamodb-seed",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="JSON or YAML {<table logical id or name>: [items]}: written at start into tables that are empty",
+    )
+    serve.add_argument(
+        "--dynamodb-endpoint",
+        default=None,
+        metavar="URL",
+        help="use this DynamoDB (DynamoDB Local, LocalStack, a real account; needs the aws extra) "
+        "instead of the embedded engine",
+    )
+    serve.add_argument(
+        "--dynamodb-create-tables",
+        action="store_true",
+        help="with --dynamodb-endpoint: create the template's tables that are missing there",
+    )
+    serve.add_argument(
         "--strict",
         action="store_true",
         help="refuse to start when the template uses something the emulator does not run (else it answers NotEmulated)",
@@ -148,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dest", nargs="?", type=Path, help="where to copy it (default: ./<example>)")
 
     prepare = sub.add_parser(
-        "prepare", help="install esbuild and AWS SDK packages into the emulator's cache now (images, offline use)"
+        "prepare",
+        help="install esbuild, AWS SDK packages and the DynamoDB engine into the emulator's cache now "
+        "(images, offline use)",
     )
     prepare.add_argument(
         "packages", nargs="*", metavar="PACKAGE", help="@aws-sdk/* or @smithy/* packages (default: the common clients)"
@@ -178,7 +206,13 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         strict=args.strict,
         allow_origins=tuple(args.allow_origin),
         endpoint_overrides=_parse_endpoint_overrides(args.endpoint_override),
+        data_dir=args.data_dir,
+        dynamodb_seed=args.dynamodb_seed,
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        dynamodb_create_tables=args.dynamodb_create_tables,
     )
+    if settings.dynamodb_create_tables and not settings.dynamodb_endpoint:
+        raise ValueError("--dynamodb-create-tables needs --dynamodb-endpoint (the embedded engine always creates them)")
     if args.keepalive is not None:
         settings.keepalive_s = args.keepalive
     if (settings.llm or "fake") == "fake":
@@ -311,7 +345,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    """What functions would otherwise install on first need: esbuild and the AWS SDK packages."""
+    """What would otherwise be installed on first need: esbuild, the AWS SDK packages, the DynamoDB engine."""
+    from .dynamodb.engine import DYNALITE_VERSION, dynalite_modules
     from .lambdas.packages import COMMON_SDK_PACKAGES, InstallError, emulator_esbuild, provide_sdk
     from .logs import configure
 
@@ -319,11 +354,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     try:
         esbuild = emulator_esbuild()
         sdk = provide_sdk(args.packages or COMMON_SDK_PACKAGES)
+        dynalite = dynalite_modules()
     except InstallError as err:
         return _fail(str(err))
     _flush_logs()
     print(f"esbuild: {esbuild}")
     print(f"AWS SDK: {sdk}")
+    print(f"DynamoDB engine (dynalite {DYNALITE_VERSION}): {dynalite}")
     return 0
 
 

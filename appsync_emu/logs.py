@@ -107,6 +107,8 @@ def configure(level: str) -> None:
     handler = BatchingHandler()
     handler.setFormatter(LineFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # httpx says INFO for every request: a line per DynamoDB call (and its cost) on the hot path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     quiet_credentials()
     _direct.handler = handler
 

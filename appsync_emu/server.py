@@ -145,6 +145,11 @@ def banner(emulator: Emulator) -> str:
                 lines.append(f"  API key:   {key.value}  ({key.logical_id})")
     if emulator.project.functions:
         lines.append(f"  Bedrock Runtime endpoint: {ep.bedrock_url}")
+    dynamodb = emulator.services.dynamodb
+    if dynamodb is not None:
+        where = dynamodb.url or "starting; its URL is logged once it answers, and in GET /_emu/config"
+        lines.append(f"  DynamoDB:  {where}  ({dynamodb.description})")
+        lines.extend(f"    table {lid} → {table.name}" for lid, table in dynamodb.tables.items())
     if emulator.demo_dir is not None:
         lines.append(f"  Demo page: {ep.base_url}/demo/")
     if emulator.gaps:

@@ -62,6 +62,16 @@ class Settings:
     #: `--endpoint-override`: AWS endpoint host → the local URL that stands in for it, for HTTP data
     #: sources and functions' SDK calls (`endpoints.py`).
     endpoint_overrides: dict[str, str] = field(default_factory=dict)
+    # DynamoDB (docs/DYNAMODB.md)
+    #: `--data-dir`: what the emulator keeps across restarts (DynamoDB's tables in `<dir>/dynamodb`);
+    #: without it the embedded engine holds them in memory, as long as the emulator runs.
+    data_dir: Path | None = None
+    #: `--dynamodb-seed`: items written into the template's tables that are empty at start (JSON or YAML).
+    dynamodb_seed: Path | None = None
+    #: `--dynamodb-endpoint`: DynamoDB Local, LocalStack or a real account instead of the embedded engine.
+    dynamodb_endpoint: str | None = None
+    #: `--dynamodb-create-tables`: create the template's missing tables at `dynamodb_endpoint`.
+    dynamodb_create_tables: bool = False
     # serving
     #: Web origins besides loopback ones and the emulator's own that may open real-time connections ("*": any).
     allow_origins: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .. import limits
@@ -49,7 +49,9 @@ class LambdaService:
     `injected_env` is what the emulator adds to every function's environment (endpoints, API URL,
     credentials, region); see `environment` for the precedence. `max_concurrency` caps the workers
     of each function (`limits.LAMBDA_DEFAULT_CONCURRENCY`); `spawn_parallelism` caps concurrent cold
-    starts per function (default: the CPU count).
+    starts per function (default: the CPU count). `late_env`, when given, is awaited once before the
+    first worker starts, for variables known only once another service answers (the embedded
+    DynamoDB engine's URL), so start-up does not wait for it.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class LambdaService:
         functions: Mapping[str, LambdaFunction],
         *,
         injected_env: Mapping[str, str],
+        late_env: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
         max_concurrency: int = limits.LAMBDA_DEFAULT_CONCURRENCY,
         spawn_parallelism: int | None = None,
         init_timeout_s: float = INIT_TIMEOUT_S,
@@ -65,6 +68,7 @@ class LambdaService:
     ) -> None:
         self._functions = dict(functions)
         self._injected = dict(injected_env)
+        self._late_env = late_env
         self._max_concurrency = max(1, max_concurrency)
         self._spawn_parallelism = spawn_parallelism or max(2, os.cpu_count() or 2)
         self._init_timeout_s = init_timeout_s
@@ -104,6 +108,8 @@ class LambdaService:
 
     async def invoke_json(self, function: str, body: bytes, *, request_id: str | None = None) -> InvokeResult:
         """Like `invoke` for an event already serialized as JSON (no size check)."""
+        if self._late_env is not None:
+            await self._await_late_env()
         pool = self._pool(self.resolve(function))
         return await pool.invoke(request_id or str(uuid.uuid4()), body)
 
@@ -126,7 +132,15 @@ class LambdaService:
 
     async def warm(self, function: str, count: int = 1) -> None:
         """Start workers ahead of traffic so the first invocations are warm."""
+        if self._late_env is not None:
+            await self._await_late_env()
         await self._pool(self.resolve(function)).warm(count)
+
+    async def _await_late_env(self) -> None:
+        assert self._late_env is not None
+        late = await self._late_env()
+        self._injected = {**late, **self._injected}  # what was known at start wins (an --endpoint-override)
+        self._late_env = None
 
     def _pool(self, fn: LambdaFunction) -> WorkerPool:
         pool = self._pools.get(fn.logical_id)

@@ -187,6 +187,7 @@ def test_prepare_installs_esbuild_and_the_sdk_packages_it_is_given() -> None:
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
     assert Path(lines["esbuild"]).name == "esbuild" and Path(lines["esbuild"]).exists()
     assert (Path(lines["AWS SDK"]) / SDK_CLIENT / "package.json").is_file()
+    assert (Path(lines["DynamoDB engine (dynalite 4.0.0)"]) / "dynalite" / "package.json").is_file()
 
 
 def closed_port() -> int:

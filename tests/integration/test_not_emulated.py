@@ -43,7 +43,8 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
     assert done.returncode == 1
     template = GAPS / "template.yaml"
     expected = [
-        f"{template}:{line_of('  Table:')} (Table): data source table uses data source type AMAZON_DYNAMODB",
+        f"{template}:{line_of('  Search:')} (Search): data source search uses data source type "
+        "AMAZON_OPENSEARCH_SERVICE",
         f"{template}:{line_of('  VtlResolver:')} (VtlResolver): resolver Query.vtl uses resolver runtime VTL",
         f"{template}:{line_of('  VtlStep:')} (VtlStep): pipeline function vtlStep uses resolver runtime VTL",
         f"{template}:{line_of('  RubyFunction:')} (RubyFunction): function gaps-RubyFunction uses function runtime "
@@ -64,7 +65,7 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
 def test_the_banner_lists_what_is_not_emulated(api: EmulatorHandle) -> None:
     text = banner(api.emulator)
     section = text.split("Not emulated", 1)[1].split("appsync-emu: ready on", 1)[0]
-    for name in ("AMAZON_DYNAMODB", "resolver Query.vtl", "pipeline function vtlStep", "ruby3.3"):
+    for name in ("AMAZON_OPENSEARCH_SERVICE", "resolver Query.vtl", "pipeline function vtlStep", "ruby3.3"):
         assert name in section, name
     assert "AMAZON_COGNITO_USER_POOLS" in section and "caching is not emulated (left out)" in section
 
@@ -78,7 +79,7 @@ def test_fields_that_reach_a_missing_part_answer_not_emulated_and_the_rest_serve
     errors = {e["path"][0]: e for e in body["errors"]}
     assert set(errors) == {"dyn", "vtl", "ruby", "pipe", "outside"}
     assert all(e["errorType"] == "NotEmulated" for e in errors.values())
-    assert "AMAZON_DYNAMODB" in errors["dyn"]["message"]  # although dyn's response handler ignores ctx.error
+    assert "AMAZON_OPENSEARCH_SERVICE" in errors["dyn"]["message"]  # although dyn's response handler ignores ctx.error
     assert "resolver Query.vtl uses resolver runtime VTL" in errors["vtl"]["message"]
     assert "ruby3.3" in errors["ruby"]["message"]
     assert "pipeline function vtlStep uses resolver runtime VTL" in errors["pipe"]["message"]
@@ -122,7 +123,7 @@ def test_strict_refuses_to_start_and_lists_every_part() -> None:
         start_emulator(GAPS, strict=True)
     messages = "\n".join(str(e) for e in caught.value.errors)
     assert len(caught.value.errors) == 7
-    for name in ("AMAZON_DYNAMODB", "Query.vtl", "vtlStep", "ruby3.3", "AMAZON_COGNITO_USER_POOLS"):
+    for name in ("AMAZON_OPENSEARCH_SERVICE", "Query.vtl", "vtlStep", "ruby3.3", "AMAZON_COGNITO_USER_POOLS"):
         assert name in messages
 
 

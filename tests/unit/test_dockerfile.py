@@ -79,3 +79,14 @@ def test_prepare_fills_the_cache_as_the_user_that_serves() -> None:
     assert 'install -d -o appsync "$APPSYNC_EMU_CACHE_DIR"' in owner
     command = shlex.split(line.split("&&")[0])
     assert build_parser().parse_args(command[command.index("appsync-emu") + 1 :]).command == "prepare"
+
+
+def test_the_installed_package_carries_its_node_scripts() -> None:
+    """The image installs the package (not editable): the Node.js worker and the DynamoDB engine's launcher go too."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["appsync_emu"]
+    for script in ("lambdas/node/worker.mjs", "dynamodb/engine/launcher.mjs"):
+        assert (ROOT / "appsync_emu" / script).is_file()
+        assert any(fnmatch.fnmatch(script, pattern) for pattern in patterns), script

@@ -26,14 +26,10 @@ def validate(tmp_path: Path, name: str) -> Report:
 @pytest.mark.parametrize(
     ("name", "gaps"),
     [
-        (
-            "sp-appsync-dynamodb-singletable-js-resolver",
-            ["data source ItemsDataSource uses data source type AMAZON_DYNAMODB"],
-        ),
+        ("sp-appsync-dynamodb-singletable-js-resolver", []),
         (
             "sp-appsync-dynamodb",
             [
-                "data source NotesDataSource uses data source type AMAZON_DYNAMODB",
                 "resolver Query.allNotes uses resolver runtime VTL",
                 "resolver Query.getNote uses resolver runtime VTL",
                 "resolver Mutation.saveNote uses resolver runtime VTL",
