@@ -125,6 +125,8 @@ class StreamPoller:
                 self._iterator = await self._shard_iterator(self.mapping.starting_position)
                 break
             except DynamoDBError as err:
+                if err.error_type == "UnknownOperationException":  # an endpoint without DynamoDB Streams
+                    raise
                 if not complained:
                     self._log.warning("%s: waiting for the stream of %s: %s", self._name, self._table.name, err)
                     complained = True
