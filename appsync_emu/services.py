@@ -72,16 +72,13 @@ def uses_dynamodb(project: Project) -> bool:
     )
 
 
-def build_dynamodb(project: Project, settings: Settings, outbound: Outbound) -> DynamoDBService:
+def build_dynamodb(project: Project, settings: Settings) -> DynamoDBService:
     """DynamoDB for the template: the embedded engine spawned now (it answers while the server starts), or the
-    user's endpoint; served AWS endpoints gain DynamoDB's once its URL is known. `ConfigErrors` says what is missing.
+    user's endpoint. `ConfigErrors` says what stops it (no node, an install that failed, a bad seed file).
     """
     from .dynamodb.client import DynamoDBSetupError
     from .dynamodb.engine import DynamoDBService, EngineProcess, load_seeds
     from .lambdas.packages import InstallError
-
-    def serve_url(url: str) -> None:
-        outbound.router.served.update({"dynamodb": url, "streams.dynamodb": url})
 
     try:
         seeds = load_seeds(settings.dynamodb_seed, project.tables) if settings.dynamodb_seed else None
@@ -92,13 +89,12 @@ def build_dynamodb(project: Project, settings: Settings, outbound: Outbound) -> 
                 endpoint=settings.dynamodb_endpoint,
                 create_tables=settings.dynamodb_create_tables,
                 seeds=seeds,
-                on_ready=serve_url,
             )
         engine = EngineProcess(settings.data_dir / "dynamodb" if settings.data_dir else None)
         engine.spawn()
     except (DynamoDBSetupError, InstallError) as err:
         raise ConfigErrors([ConfigError(str(err))]) from None
-    return DynamoDBService(project.tables, region=project.region, engine=engine, seeds=seeds, on_ready=serve_url)
+    return DynamoDBService(project.tables, region=project.region, engine=engine, seeds=seeds)
 
 
 @dataclass
@@ -123,7 +119,7 @@ class Services:
             Credentials(access_key, secret, DEFAULT_SESSION_TOKEN),
         )
         # First, so the engine starts while the functions build and the server starts.
-        dynamodb = build_dynamodb(project, settings, outbound) if uses_dynamodb(project) else None
+        dynamodb = build_dynamodb(project, settings) if uses_dynamodb(project) else None
         if project.functions:
             from .lambdas.build import build_functions
 

@@ -24,7 +24,7 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -157,7 +157,6 @@ class DynamoDBService:
         endpoint: str | None = None,
         create_tables: bool = True,
         seeds: Mapping[str, list[dict[str, Any]]] | None = None,
-        on_ready: Callable[[str], None] | None = None,
     ) -> None:
         assert (engine is None) != (endpoint is None), "either the embedded engine or an endpoint"
         self.tables = dict(tables)
@@ -166,7 +165,6 @@ class DynamoDBService:
         self._signer = BotocoreSigner(region, endpoint) if endpoint is not None else None
         self._create_tables = create_tables
         self._seeds = dict(seeds or {})
-        self._on_ready = on_ready
         self._client: DynamoDBClient | None = None
         self._setup: asyncio.Task[str] | None = None
         self._ready = False
@@ -238,8 +236,6 @@ class DynamoDBService:
         except DynamoDBError as err:  # the endpoint refused something: say so, keep serving what works
             log.error("DynamoDB at %s: setting up the template's tables failed: %s", self.url, err)
         self._ready = True
-        if self._on_ready is not None:
-            self._on_ready(self.url)
         log.info(
             "DynamoDB: %s (%s) answered in %.2f s, tables ready in %.2f s: %s",
             self.url,
