@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import json
 import logging
 import subprocess
@@ -91,13 +92,22 @@ class EngineProcess:
         threading.Thread(target=self._read_port, args=(self._proc.stdout,), name="dynalite-port", daemon=True).start()
         threading.Thread(target=self._read_log, args=(self._proc.stderr,), name="dynalite-log", daemon=True).start()
 
+    def _settle(self, port: int | None, error: str | None = None) -> None:
+        """Resolve `port` once; a waiter that gave up (the emulator stopped first) cancelled it already."""
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            if port is not None:
+                self.port.set_result(port)
+            else:
+                self.port.set_exception(DynamoDBSetupError(self._failure(error or "")))
+
     def _read_port(self, stdout: IO[bytes]) -> None:
         line = stdout.readline()
         try:
-            self.port.set_result(int(json.loads(line)["port"]))
+            port = int(json.loads(line)["port"])
         except (ValueError, KeyError, TypeError):
-            if not self.port.done():
-                self.port.set_exception(DynamoDBSetupError(self._failure(line.decode("utf-8", "replace").strip())))
+            self._settle(None, line.decode("utf-8", "replace").strip())
+        else:
+            self._settle(port)
         for _ in stdout:  # the launcher says nothing more; drain so it never blocks on a full pipe
             pass
 
@@ -109,7 +119,7 @@ class EngineProcess:
         assert self._proc is not None
         status = self._proc.wait()
         if not self.port.done():
-            self.port.set_exception(DynamoDBSetupError(self._failure(f"exit status {status}")))
+            self._settle(None, f"exit status {status}")
         elif not self._stopping:
             log.error("the DynamoDB engine exited (status %s): DynamoDB calls fail until the emulator restarts", status)
 

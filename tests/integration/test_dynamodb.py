@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -459,6 +460,18 @@ def test_ctrl_c_stops_the_emulator_then_the_engine(tmp_path: Path) -> None:
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGINT) and "Traceback" not in output, output
     assert gone(engine)
+
+
+def test_stopping_before_the_engine_answers_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C during start-up: the waiter gives up (cancels the port) before the launcher prints it."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    engine = EngineProcess(None)
+    engine.spawn()
+    engine.port.cancel()
+    asyncio.run(engine.stop())
+    wait_for(lambda: not any(t.name.startswith("dynalite-") for t in threading.enumerate()))
+    assert errors == []
 
 
 # --- public templates ----------------------------------------------------------------------------
