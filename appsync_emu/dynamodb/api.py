@@ -1,6 +1,7 @@
 """The DynamoDB API as the emulator calls it: operation name and body in DynamoDB's JSON protocol.
 
-`call("GetItem", {"TableName": ..., "Key": {...}})` returns the response body as DynamoDB sends it
+`call("GetItem", {"TableName": ..., "Key": {...}})` (or a dotted name for the Streams API,
+`call("DynamoDBStreams_20120810.GetRecords", ...)`) returns the response body as DynamoDB sends it
 (typed attribute values) or raises `DynamoDBError` with DynamoDB's error type (the part of `__type`
 after `#`, e.g. `ConditionalCheckFailedException`), its message and the whole error body (which
 carries `Item` for a failed condition with `ReturnValuesOnConditionCheckFailure`, and

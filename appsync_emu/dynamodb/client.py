@@ -127,7 +127,9 @@ class DynamoDBClient:
     async def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         """Send one operation; its response body, or `DynamoDBError` with DynamoDB's type and message."""
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {**self._base, "X-Amz-Target": _TARGET_PREFIX + operation}
+        # A bare name is DynamoDB's (GetItem); a dotted one names its API (DynamoDBStreams_20120810.GetRecords).
+        target = operation if "." in operation else _TARGET_PREFIX + operation
+        headers = {**self._base, "X-Amz-Target": target}
         if self._signer is not None:
             headers = await self._signer.headers(self.url, content, headers)
         try:

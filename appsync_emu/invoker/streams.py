@@ -104,8 +104,20 @@ class Discard:
 
 
 def lambda_event(batch: Batch, stream_arn: str) -> dict[str, Any]:
-    """The event Lambda invokes the function with: `{"Records": [...]}`, each record with `eventSourceARN`."""
-    return {"Records": [{**record, "eventSourceARN": stream_arn} for record in batch.records]}
+    """The event Lambda invokes the function with: `{"Records": [...]}`, each record with `eventSourceARN`.
+
+    Records are GetRecords' except `userIdentity` (a TTL delete's), which the Streams API spells
+    `{PrincipalId, Type}` and Lambda's event `{principalId, type}`.
+    """
+    return {"Records": [_lambda_record(record, stream_arn) for record in batch.records]}
+
+
+def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    out = {**record, "eventSourceARN": stream_arn}
+    identity = record.get("userIdentity")
+    if isinstance(identity, dict):
+        out["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
+    return out
 
 
 def entry(record: dict[str, Any], read_at: float) -> Entry:

@@ -25,11 +25,6 @@ from tests.integration.wsclient import RawClient
 pytestmark = [
     pytest.mark.node,
     pytest.mark.skipif(shutil.which("node") is None, reason="needs node"),
-    pytest.mark.xfail(
-        strict=True,
-        reason="appsync_emu/dynamodb/client.py sends every operation as DynamoDB_20120810.<operation>; the stream "
-        "pollers call DynamoDBStreams_20120810.* and need a dotted operation sent as the whole X-Amz-Target",
-    ),
 ]
 
 APP = APPS / "dynamodb_streams"

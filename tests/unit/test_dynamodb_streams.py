@@ -353,6 +353,16 @@ def test_records_past_their_age_are_discarded_before_any_invocation() -> None:
     assert batcher.expire(100.0) == []  # pending records wait while a batch is in flight
 
 
+def test_a_ttl_deletes_identity_is_spelled_as_lambdas_event_spells_it() -> None:
+    batcher = ShardBatcher(mapping())
+    ttl = {**record(1, name="REMOVE"), "userIdentity": {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}}
+    batcher.add([ttl], now=0.0)
+    batch = batcher.next_batch(0.0)
+    assert batch is not None
+    [event] = lambda_event(batch, "arn:stream")["Records"]
+    assert event["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
 def test_lambda_event_and_failure_record_shapes() -> None:
     batcher = ShardBatcher(mapping(maximum_retry_attempts=0))
     batcher.add([record(7, created=1573690399.0), record(8, created=1573690400.0)], now=0.0)
