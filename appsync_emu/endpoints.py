@@ -43,9 +43,10 @@ log = logging.getLogger("appsync_emu")
 AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 
-#: Endpoint prefixes the emulator answers itself. DynamoDB (`dynamodb`) joins once its engine is
-#: served (issue 9): add its prefix here and its URL in `served_endpoints`.
-SERVED_SERVICES = frozenset({"bedrock-runtime", "appsync-api"})
+#: Endpoint prefixes the emulator answers itself. DynamoDB's URL (its engine's port) is known only
+#: once the engine answers, so it is not in `served_endpoints`: HTTP data sources on it ask
+#: `Services.dynamodb` at their first call.
+SERVED_SERVICES = frozenset({"bedrock-runtime", "appsync-api", "dynamodb"})
 
 #: The SDKs' `AWS_ENDPOINT_URL_<NAME>` for endpoint prefixes whose service id is not the prefix
 #: itself (both SDKs name the variable after the service id: `SFN`, not `STATES`).

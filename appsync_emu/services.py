@@ -66,9 +66,14 @@ def dynamodb_environment(url: str) -> dict[str, str]:
 
 
 def uses_dynamodb(project: Project) -> bool:
-    """Whether the template has DynamoDB tables or AMAZON_DYNAMODB data sources (then DynamoDB runs)."""
+    """Whether the template has DynamoDB tables, AMAZON_DYNAMODB data sources or HTTP ones on
+    DynamoDB's endpoint (then DynamoDB runs)."""
+    from .datasources.http import calls_dynamodb
+
     return bool(project.tables) or any(
-        source.type == "AMAZON_DYNAMODB" for api in project.apis for source in api.data_sources.values()
+        source.type == "AMAZON_DYNAMODB" or calls_dynamodb(source)
+        for api in project.apis
+        for source in api.data_sources.values()
     )
 
 

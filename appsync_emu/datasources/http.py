@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -169,7 +169,11 @@ def sign(
 
 
 class HttpDataSource:
-    """One HTTP data source: its target URL, and how requests to it are signed."""
+    """One HTTP data source: its target URL, and how requests to it are signed.
+
+    `late_base` gives the target URL at the first call instead, for a target whose port is known
+    only once it runs (DynamoDB's engine).
+    """
 
     def __init__(
         self,
@@ -178,14 +182,19 @@ class HttpDataSource:
         outbound: Outbound,
         signing: Signing | None = None,
         credentials: Credentials | None = None,
+        late_base: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
         self.outbound = outbound
         self.signing = signing
         self.credentials = credentials
+        self._late_base = late_base
 
     async def invoke(self, request: Any, call: DataSourceCall) -> DataSourceResult:
+        if self._late_base is not None:
+            self.base_url = (await self._late_base()).rstrip("/") + self.base_url
+            self._late_base = None
         try:
             outgoing = build_request(request, self.base_url)
         except ValueError as err:
@@ -260,11 +269,22 @@ def endpoint_gaps(api: GraphQLApi, overrides: Mapping[str, str]) -> list[Gap]:
     return gaps
 
 
+def calls_dynamodb(source: DataSourceModel) -> bool:
+    """An HTTP data source on DynamoDB's endpoint (the emulator routes it to its DynamoDB)."""
+    endpoint = _endpoint(source) if source.type == "HTTP" else None
+    return endpoint is not None and aws_service((urlsplit(endpoint).hostname or "").lower()) == "dynamodb"
+
+
 def create(source: DataSourceModel, services: Services) -> HttpDataSource | NotEmulatedDataSource:
     """The data source, aimed where the router sends its endpoint; an unserved AWS endpoint answers NotEmulated."""
     endpoint = _endpoint(source)
     outbound = services.outbound
     assert endpoint is not None and outbound is not None
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if calls_dynamodb(source) and host not in outbound.router.overrides and services.dynamodb is not None:
+        path = urlsplit(endpoint).path.rstrip("/")
+        signing = _signing(source, endpoint)
+        return HttpDataSource(source.name, path, outbound, signing, outbound.credentials, services.dynamodb.ready)
     try:
         target = outbound.router.route(endpoint)
     except NotEmulatedError as err:

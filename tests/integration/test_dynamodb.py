@@ -98,6 +98,12 @@ def test_put_get_update_remove(api: EmulatorHandle) -> None:
     assert get(api, "crud", "1") is None
 
 
+def test_an_http_data_source_on_dynamodbs_endpoint_reaches_the_same_table(api: EmulatorHandle) -> None:
+    put(api, pk="http", sk="1", owner="hal", title="over http", rank=7, createdAt="2024-01-02")
+    answer = json.loads(ok(api, '{ getItemOverHttp(pk: "http", sk: "1") }')["getItemOverHttp"])
+    assert answer["Item"]["title"] == {"S": "over http"}
+
+
 def test_a_failed_condition_is_dynamodbs_conditional_check_failed(api: EmulatorHandle) -> None:
     put(api, pk="cond", sk="1", title="kept")
     body = gql_post(api, 'mutation { createItem(input: {pk: "cond", sk: "1", title: "new"}) { pk title } }').json()
