@@ -472,11 +472,13 @@ def test_stopping_before_the_engine_answers_is_quiet(monkeypatch: pytest.MonkeyP
     """Ctrl+C during start-up: the waiter gives up (cancels the port) before the launcher prints it."""
     errors: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    before = set(threading.enumerate())  # other engines of this module keep their own threads
     engine = EngineProcess(None)
     engine.spawn()
+    mine = [t for t in threading.enumerate() if t not in before and t.name.startswith("dynalite-")]
     engine.port.cancel()
     asyncio.run(engine.stop())
-    wait_for(lambda: not any(t.name.startswith("dynalite-") for t in threading.enumerate()))
+    wait_for(lambda: not any(t.is_alive() for t in mine))
     assert errors == []
 
 
