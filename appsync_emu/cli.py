@@ -39,6 +39,13 @@ def _add_template(p: argparse.ArgumentParser) -> None:
         "sources and functions (https://states.us-east-1.amazonaws.com=http://127.0.0.1:8083; repeatable); "
         "other AWS endpoints answer NotEmulated",
     )
+    p.add_argument(
+        "--dynamodb-endpoint",
+        default=None,
+        metavar="URL",
+        help="use this DynamoDB (DynamoDB Local, LocalStack, a real account; needs the aws extra) "
+        "instead of the embedded engine",
+    )
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -147,13 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="JSON or YAML {<table logical id or name>: [items]}: written at start into tables that are empty",
-    )
-    serve.add_argument(
-        "--dynamodb-endpoint",
-        default=None,
-        metavar="URL",
-        help="use this DynamoDB (DynamoDB Local, LocalStack, a real account; needs the aws extra) "
-        "instead of the embedded engine",
     )
     serve.add_argument(
         "--dynamodb-create-tables",
@@ -291,7 +291,10 @@ def _report_config_errors(args: argparse.Namespace, strict: bool, errs: Exceptio
     _flush_logs()
     logging.getLogger().setLevel(logging.ERROR)  # loading again for the report repeats no info line
     report = check(
-        args.path, _parse_overrides(args.parameter_overrides), _parse_endpoint_overrides(args.endpoint_override)
+        args.path,
+        _parse_overrides(args.parameter_overrides),
+        _parse_endpoint_overrides(args.endpoint_override),
+        args.dynamodb_endpoint,
     )
     problems = report.problems + (report.gaps if strict else [])
     if not problems:  # what failed is not something validate looks at (a build): say it as it was raised
@@ -311,7 +314,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         endpoint_overrides = _parse_endpoint_overrides(args.endpoint_override)
     except ValueError as err:
         return _fail(str(err))
-    report = check(args.path, _parse_overrides(args.parameter_overrides), endpoint_overrides)
+    report = check(args.path, _parse_overrides(args.parameter_overrides), endpoint_overrides, args.dynamodb_endpoint)
     for w in report.warnings:
         print(f"warning: {w}")
     errors = report.problems + report.code_problems + report.gaps

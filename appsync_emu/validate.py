@@ -30,13 +30,22 @@ class Report:
 
 
 def check(
-    path: Path, parameter_overrides: dict[str, str] | None = None, endpoint_overrides: dict[str, str] | None = None
+    path: Path,
+    parameter_overrides: dict[str, str] | None = None,
+    endpoint_overrides: dict[str, str] | None = None,
+    dynamodb_endpoint: str | None = None,
 ) -> Report:
-    """Every problem, gap and warning of the template at `path` (`endpoint_overrides`: AWS host → local URL)."""
+    """Every problem, gap and warning of the template at `path` (`endpoint_overrides`: AWS host → local URL).
+
+    Without `dynamodb_endpoint`, a template with DynamoDB needs node for the embedded engine:
+    its absence is a problem (as `serve` refuses to start), though nothing is started here.
+    """
     from . import runtimes
     from .config.loader import load_project
+    from .lambdas.node import find_node
     from .lambdas.runtimes import code_problems
     from .schema import build_appsync_schema
+    from .services import uses_dynamodb
     from .support import find_gaps
 
     report = Report()
@@ -61,6 +70,13 @@ def check(
         report.code_problems += [str(e) for e in errors]
         report.warnings += [str(w) for w in lint]
     report.code_problems += code_problems(project)
+    if dynamodb_endpoint is None and uses_dynamodb(project):
+        node = find_node()
+        if node.problem:
+            report.problems.append(
+                f"{project.template_path}: the template's DynamoDB runs in the embedded engine, which needs "
+                f"Node.js: {node.problem} (or use --dynamodb-endpoint)"
+            )
     for gap in find_gaps(project, endpoint_overrides):
         (report.gaps if gap.blocking else report.warnings).append(str(gap))
     return report

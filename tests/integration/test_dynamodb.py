@@ -278,6 +278,16 @@ def test_validate_does_not_start_the_engine(monkeypatch: pytest.MonkeyPatch) -> 
     assert report.problems == [] and report.gaps == []
 
 
+def test_validate_without_node_says_the_engine_needs_it_unless_an_endpoint_is_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node here
+    monkeypatch.delenv("APPSYNC_EMU_NODE", raising=False)
+    [problem] = check(APP).problems
+    assert "DynamoDB runs in the embedded engine, which needs Node.js: no `node` on PATH" in problem
+    assert check(APP, dynamodb_endpoint="http://127.0.0.1:8000").problems == []
+
+
 # --- data across restarts, seeds -----------------------------------------------------------------
 
 
