@@ -933,10 +933,39 @@
     }
   }
 
+  // VTL's `$util` forwards its stateless helpers here (runtimes/vtl/util_bridge.py): `path` names
+  // a function of `util` ("time.nowFormatted"), `argsJson` is its arguments as a JSON array. The
+  // answer is JSON, like `invoke`'s: {s: "ok", v}, {s: "host", kind, arg} or {s: "runtimeError", …}.
+  function callUtil(path, argsJson) {
+    let fn = util;
+    for (const k of String(path).split(".")) {
+      fn = fn !== null && typeof fn === "object" && Object.hasOwn(fn, k) ? fn[k] : undefined;
+    }
+    if (typeof fn !== "function") {
+      return stringify({ s: "runtimeError", name: "TypeError", message: "util." + path + " is not a function" });
+    }
+    cur = { info: null, authType: undefined, errors: null, logs: null, headers: null, sf: undefined, inf: undefined, inv: null };
+    let out;
+    try {
+      const v = fn(...parse(argsJson));
+      out = { s: "ok", v: v === undefined ? null : v };
+    } catch (e) {
+      out = e instanceof Signal ? e.out : describeThrown(e);
+    }
+    cur = null;
+    try {
+      return stringify(out);
+    } catch (e) {
+      if (e === null) throw e;
+      return stringify({ s: "runtimeError", name: e.name, message: e.message });
+    }
+  }
+
   const hidden = { configurable: false, enumerable: false, writable: false };
   Object.defineProperty(g, "__define", { ...hidden, value: define });
   Object.defineProperty(g, "__invoke", { ...hidden, value: invoke });
   Object.defineProperty(g, "__provide", { ...hidden, value: provide });
+  Object.defineProperty(g, "__callUtil", { ...hidden, value: callUtil });
   Object.defineProperty(g, "util", { ...hidden, value: util });
   Object.defineProperty(g, "runtime", { ...hidden, value: runtime });
   Object.defineProperty(g, "extensions", { ...hidden, value: extensions });
