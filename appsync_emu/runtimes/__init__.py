@@ -1,16 +1,17 @@
-"""Resolver runtimes: one package per AppSync resolver runtime (APPSYNC_JS today), found through `RUNTIMES`.
+"""Resolver runtimes: one package per AppSync resolver runtime, found through `RUNTIMES`.
 
 A runtime package defines `create(modules, settings) -> ResolverRuntime` (evaluate one handler
 of one module against a plain-JSON `ctx`), `check(modules)` (load errors with file and line,
-for `validate`) and `deploy_warnings(modules)` (what AppSync would refuse at deploy time). A module is the code of one
-resolver or pipeline function, keyed by `module_id`. Adding VTL is adding its package and one
-line in `RUNTIMES`; until then, resolvers and functions written in VTL are reported by
-`validate` and the banner, and their fields answer `NotEmulated`.
+for `validate`) and `deploy_warnings(modules)` (what AppSync would refuse at deploy time). A
+module is the code of one resolver or pipeline function, keyed by `module_id`: a `Code` for
+APPSYNC_JS, a `MappingTemplates` pair for VTL. A runtime missing from `RUNTIMES` is reported by
+`validate` and the banner, and its fields answer `NotEmulated`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 RUNTIMES = {"APPSYNC_JS": "js"}
 
 
+@dataclass(frozen=True)
+class MappingTemplates:
+    """A VTL module: the request and response mapping templates of one resolver or pipeline function.
+
+    `direct_lambda` ("Invoke" or "BatchInvoke") marks a UNIT resolver on a Lambda data source,
+    whose missing request template AppSync replaces with the direct Lambda event.
+    """
+
+    request: Code | None
+    response: Code | None
+    direct_lambda: str | None = None
+
+
 def module_id(kind: str, name: str) -> str:
     """The id of a resolver's (`kind` "resolver", name `Type.field`) or a pipeline function's code."""
     return f"{kind}:{name}"
@@ -34,15 +48,25 @@ def _package(runtime: str) -> ModuleType:
     return importlib.import_module(f".{RUNTIMES[runtime]}", __package__)
 
 
-def modules_of(api: GraphQLApi) -> dict[str, dict[str, Code]]:
+def modules_of(api: GraphQLApi) -> dict[str, dict[str, Code | MappingTemplates]]:
     """The code of every resolver and pipeline function, by runtime, then by module id."""
-    found: dict[str, dict[str, Code]] = {name: {} for name in RUNTIMES}
+    found: dict[str, dict[str, Code | MappingTemplates]] = {name: {} for name in RUNTIMES}
     for r in api.resolvers:
-        if r.code is not None and r.runtime in found:
-            found[r.runtime][module_id("resolver", f"{r.type_name}.{r.field_name}")] = r.code
+        mid = module_id("resolver", f"{r.type_name}.{r.field_name}")
+        if r.runtime == "VTL" and "VTL" in found and not is_pass_through(r):
+            source = api.data_sources.get(r.data_source) if r.data_source else None
+            lambda_op = None
+            if r.kind == "UNIT" and source is not None and source.type == "AWS_LAMBDA":
+                lambda_op = "BatchInvoke" if r.max_batch_size > 0 else "Invoke"
+            found["VTL"][mid] = MappingTemplates(r.request_template, r.response_template, lambda_op)
+        elif r.code is not None and r.runtime in found:
+            found[r.runtime][mid] = r.code
     for fn in api.functions.values():
-        if fn.code is not None and fn.runtime in found:
-            found[fn.runtime][module_id("function", fn.name)] = fn.code
+        mid = module_id("function", fn.name)
+        if fn.runtime == "VTL" and "VTL" in found:
+            found["VTL"][mid] = MappingTemplates(fn.request_template, fn.response_template)
+        elif fn.code is not None and fn.runtime in found:
+            found[fn.runtime][mid] = fn.code
     return found
 
 
