@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .base import ResolverRuntime
 
 #: AppSync resolver runtime name → the package (in this package) that runs it.
-RUNTIMES = {"APPSYNC_JS": "js"}
+RUNTIMES = {"APPSYNC_JS": "js", "VTL": "vtl"}
 
 
 @dataclass(frozen=True)

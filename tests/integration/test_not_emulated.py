@@ -45,8 +45,8 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
     expected = [
         f"{template}:{line_of('  Search:')} (Search): data source search uses data source type "
         "AMAZON_OPENSEARCH_SERVICE",
-        f"{template}:{line_of('  VtlResolver:')} (VtlResolver): resolver Query.vtl uses resolver runtime VTL",
-        f"{template}:{line_of('  VtlStep:')} (VtlStep): pipeline function vtlStep uses resolver runtime VTL",
+        f"{template}:{line_of('  Rds:')} (Rds): data source rds uses data source type RELATIONAL_DATABASE",
+        f"{template}:{line_of('  Events:')} (Events): data source events uses data source type AMAZON_EVENTBRIDGE",
         f"{template}:{line_of('  RubyFunction:')} (RubyFunction): function gaps-RubyFunction uses function runtime "
         "ruby3.3",
         "(Api): API gaps uses auth mode AMAZON_COGNITO_USER_POOLS",
@@ -59,13 +59,13 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
         f"warning: {template}:{line_of('  Cache:')} (Cache): AWS::AppSync::ApiCache Cache: caching is not emulated"
     )
     assert caching in done.stdout
-    assert "7 problem(s) found" in done.stdout
+    assert "6 problem(s) found" in done.stdout
 
 
 def test_the_banner_lists_what_is_not_emulated(api: EmulatorHandle) -> None:
     text = banner(api.emulator)
     section = text.split("Not emulated", 1)[1].split("appsync-emu: ready on", 1)[0]
-    for name in ("AMAZON_OPENSEARCH_SERVICE", "resolver Query.vtl", "pipeline function vtlStep", "ruby3.3"):
+    for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3"):
         assert name in section, name
     assert "AMAZON_COGNITO_USER_POOLS" in section and "caching is not emulated (left out)" in section
 
@@ -74,18 +74,18 @@ def test_fields_that_reach_a_missing_part_answer_not_emulated_and_the_rest_serve
     api: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="appsync_emu.resolver"):
-        body = gql_post(api, "{ ok dyn vtl ruby pipe outside }").json()
-    assert body["data"] == {"ok": "fine", "dyn": None, "vtl": None, "ruby": None, "pipe": None, "outside": None}
+        body = gql_post(api, "{ ok dyn rds ruby pipe outside }").json()
+    assert body["data"] == {"ok": "fine", "dyn": None, "rds": None, "ruby": None, "pipe": None, "outside": None}
     errors = {e["path"][0]: e for e in body["errors"]}
-    assert set(errors) == {"dyn", "vtl", "ruby", "pipe", "outside"}
+    assert set(errors) == {"dyn", "rds", "ruby", "pipe", "outside"}
     assert all(e["errorType"] == "NotEmulated" for e in errors.values())
     assert "AMAZON_OPENSEARCH_SERVICE" in errors["dyn"]["message"]  # although dyn's response handler ignores ctx.error
-    assert "resolver Query.vtl uses resolver runtime VTL" in errors["vtl"]["message"]
+    assert "RELATIONAL_DATABASE" in errors["rds"]["message"]
     assert "ruby3.3" in errors["ruby"]["message"]
-    assert "pipeline function vtlStep uses resolver runtime VTL" in errors["pipe"]["message"]
+    assert "AMAZON_EVENTBRIDGE" in errors["pipe"]["message"]  # its second pipeline function's data source
     assert "deployed-elsewhere" in errors["outside"]["message"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    for field in ("Query.dyn", "Query.vtl", "Query.ruby", "Query.pipe", "Query.outside"):
+    for field in ("Query.dyn", "Query.rds", "Query.ruby", "Query.pipe", "Query.outside"):
         assert any(m.startswith(field) and "not emulated" in m for m in warnings), field
     assert gql_post(api, "{ ok }").json() == {"data": {"ok": "fine"}}
 
@@ -99,13 +99,15 @@ def test_a_token_for_an_auth_mode_not_emulated_is_refused_naming_it(api: Emulato
     assert r.headers["x-amzn-ErrorType"] == "NotEmulated"
 
 
-async def test_subscribing_through_a_vtl_resolver_is_refused_naming_it(api: EmulatorHandle) -> None:
+async def test_subscribing_through_a_resolver_on_a_missing_data_source_is_refused_naming_it(
+    api: EmulatorHandle,
+) -> None:
     client = await RawClient.open(api)
     await client.init()
     frame = await client.start("1", "subscription { onPost { text } }")
     assert frame["type"] == "error"
     (error,) = frame["payload"]["errors"]
-    assert error["errorType"] == "NotEmulated" and "Subscription.onPost" in error["message"]
+    assert error["errorType"] == "NotEmulated" and "AMAZON_OPENSEARCH_SERVICE" in error["message"]
     await client.close()
 
 
@@ -122,8 +124,8 @@ def test_strict_refuses_to_start_and_lists_every_part() -> None:
     with pytest.raises(ConfigErrors) as caught:
         start_emulator(GAPS, strict=True)
     messages = "\n".join(str(e) for e in caught.value.errors)
-    assert len(caught.value.errors) == 7
-    for name in ("AMAZON_OPENSEARCH_SERVICE", "Query.vtl", "vtlStep", "ruby3.3", "AMAZON_COGNITO_USER_POOLS"):
+    assert len(caught.value.errors) == 6
+    for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3", "COGNITO"):
         assert name in messages
 
 
@@ -133,11 +135,11 @@ def test_serve_strict_says_why_in_one_error_line_per_part_and_a_count() -> None:
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert lines[-1] == "7 problem(s) found: not serving"
-    assert sum(1 for line in lines if line.startswith("error: ") and "which is not emulated" in line) == 7
+    assert lines[-1] == "6 problem(s) found: not serving"
+    assert sum(1 for line in lines if line.startswith("error: ") and "which is not emulated" in line) == 6
 
 
 def test_not_emulated_errors_have_appsyncs_six_keys(api: EmulatorHandle) -> None:
-    (error,) = gql_post(api, "{ vtl }").json()["errors"]
+    (error,) = gql_post(api, "{ rds }").json()["errors"]
     assert list(error) == ["path", "data", "errorType", "errorInfo", "locations", "message"]
     assert json.dumps(error["locations"]) == '[{"line": 1, "column": 3, "sourceName": null}]'

@@ -639,8 +639,13 @@ class Extensions(_Namespace):
         self._state.invalidations.append(obj)
         return ""
 
-    def evictFromApiCache(self, *_: Any) -> NoReturn:
-        raise fail("$extensions.evictFromApiCache", "is not emulated: the emulator has no API cache")
+    def evictFromApiCache(self, type_name: Any = None, field_name: Any = None, keys: Any = None) -> str:
+        """Nothing to evict (caching is not emulated): a log line, as APPSYNC_JS's `extensions` does."""
+        self._state.logs.append(
+            f"INFO - $extensions.evictFromApiCache({type_name}, {field_name}, {json.dumps(keys)}) ignored: "
+            "the emulator has no API cache"
+        )
+        return ""
 
 
 def template_globals(ctx: dict[str, Any], state: CallState) -> dict[str, Any]:
