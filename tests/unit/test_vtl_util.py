@@ -9,24 +9,16 @@ reason; they run as strict xfails, so one that starts to pass must leave the lis
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import json
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from appsync_emu.runtimes.base import HandlerStatus, ResolverError
-from appsync_emu.runtimes.vtl import engine, util_bridge
+from appsync_emu.runtimes.base import HandlerStatus
 from appsync_emu.runtimes.vtl import util as vtl_util
-from appsync_emu.runtimes.vtl.util import CallState, VtlSignal, template_globals
+from appsync_emu.runtimes.vtl import util_bridge
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "tests" / "fixtures" / "vtl" / "golden"
+from .vtl_helpers import golden_params, render, run_case
+
 FILES = [
     "util_core.yaml",
     "util_time.yaml",
@@ -37,10 +29,6 @@ FILES = [
     "context.yaml",
     "extensions.yaml",
 ]
-#: The clock of cases that do not freeze it (`runtime.now`); its milliseconds are not zero, so
-#: `nowISO8601` always has its fraction.
-DEFAULT_NOW = "2024-05-01T12:34:56.789Z"
-
 _SIMULATOR_FILTERS = (
     "amplify-simulator: the simulator's placeholder naming and parentheses; the emulator shares "
     "the APPSYNC_JS prelude's implementation (AWS documents only the shape, checked by "
@@ -80,110 +68,8 @@ ENGINE_GAPS: dict[str, str] = {
 }
 
 
-@dataclass
-class Outcome:
-    """What one render gave: its text, or the signal that stopped it, and its effects."""
-
-    state: CallState
-    text: str | None = None
-    signal: VtlSignal | None = None
-
-
-def render(template: str, ctx: dict[str, Any]) -> Outcome:
-    """Render `template` with the globals a VTL resolver gets; `#return(x)` gives x as JSON text."""
-    state = CallState()
-    try:
-        out = engine.render(template, template_globals(ctx, state), engine.Budget(5.0), (VtlSignal,))
-    except VtlSignal as signal:
-        return Outcome(state, signal=signal)
-    return Outcome(state, text=json.dumps(out.value) if out.returned else out.text)
-
-
-def _epoch_ms(iso: str) -> int:
-    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _context(case: dict[str, Any]) -> dict[str, Any]:
-    ctx: dict[str, Any] = copy.deepcopy(case["context"])
-    args = ctx.get("arguments")
-    ctx["arguments"] = ctx["args"] = {} if args is None else args
-    ctx.setdefault("stash", {})
-    ctx.setdefault("identity", None)
-    auth = case.get("runtime", {}).get("authMode")
-    if auth is not None:
-        ctx["__authType"] = auth
-    return ctx
-
-
-def _check_error(got: ResolverError, want: dict[str, Any]) -> None:
-    if want["type"] is not None:
-        assert got.error_type == want["type"]
-    if want["message"] is not None:
-        assert got.message == want["message"]
-    if "data" in want:
-        # The engine filters `data` by the field's selection set; here only the fields asked for count.
-        if isinstance(want["data"], dict) and isinstance(got.data, dict):
-            assert {k: got.data.get(k) for k in want["data"]} == want["data"]
-        else:
-            assert got.data == want["data"]
-    if "errorInfo" in want:
-        assert got.error_info == want["errorInfo"]
-
-
-def _check_effects(state: CallState, effects: dict[str, Any]) -> None:
-    if "logs" in effects:
-        logs = [dict(zip(("level", "message"), line.split(" - ", 1), strict=True)) for line in state.logs]
-        assert logs == effects["logs"]
-    if "responseHeaders" in effects:
-        assert state.response_headers == effects["responseHeaders"]
-    if "subscriptionFilter" in effects:
-        assert state.subscription_filter == effects["subscriptionFilter"]
-    if "subscriptionInvalidationFilter" in effects:
-        assert state.invalidation_filter == effects["subscriptionInvalidationFilter"]
-    if "invalidateSubscriptions" in effects:
-        assert state.invalidations == effects["invalidateSubscriptions"]
-    assert "evictFromApiCache" not in effects, "the emulator has no API cache"
-
-
-def run_case(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render one corpus case and compare it with its expectation."""
-    now = _epoch_ms(case.get("runtime", {}).get("now", DEFAULT_NOW))
-    monkeypatch.setattr(vtl_util, "now_ms", lambda: now)
-    out = render(case["template"], _context(case))
-    expect, match = case["expect"], case["match"]
-    if "error" in expect:
-        assert out.signal is not None, f"rendered {out.text!r}"
-        assert out.signal.status is not HandlerStatus.OK
-        _check_error(out.signal.error, expect["error"])
-        return
-    assert out.signal is None, f"stopped: {out.signal.error if out.signal else None}"
-    assert out.text is not None
-    text = out.text.strip()
-    if match == "json":
-        assert json.loads(text) == expect["json"]
-    elif match == "regex":
-        assert re.fullmatch(expect["output"], text), text
-    else:
-        # Both sides stripped: the corpus pins `[ ]`-style whitespace with brackets, and one case
-        # (defaultIfNullOrBlank-value) writes its expected ' v ' unstripped.
-        assert text == expect["output"].strip()
-    want_errors = expect.get("errors", [])
-    assert len(out.state.appended_errors) == len(want_errors)
-    for got, want in zip(out.state.appended_errors, want_errors, strict=True):
-        _check_error(got, want)
-    _check_effects(out.state, expect.get("effects", {}))
-
-
 def _params() -> list[Any]:
-    params = []
-    for name in FILES:
-        for case in yaml.safe_load((GOLDEN / name).read_text(encoding="utf-8"))["cases"]:
-            marks = []
-            reason = KNOWN_DIFFERENCES.get(case["id"]) or ENGINE_GAPS.get(case["id"])
-            if reason is not None:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            params.append(pytest.param(case, id=f"{name.removesuffix('.yaml')}:{case['id']}", marks=marks))
-    return params
+    return golden_params(FILES, KNOWN_DIFFERENCES, ENGINE_GAPS)
 
 
 @pytest.mark.parametrize("case", _params())
