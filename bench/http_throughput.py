@@ -1,12 +1,14 @@
-"""HTTP throughput of a JS-resolver query: `{ hello(name: "x") }` with the API key, N connections.
+"""HTTP throughput of a resolver query: `{ hello(name: "x") }` with the API key, N connections.
 
-Starts `appsync-emu serve examples/quickstart`, checks the answer once, then loads
+Starts `appsync-emu serve examples/quickstart` (APPSYNC_JS; `--app examples/quickstart-vtl` for
+the same API in VTL), checks the answer once, then loads
 `POST /graphql` with `wrk` (a Lua script sets the method, body and headers) when it is installed,
 else with a multi-process raw-socket Python client (keep-alive, one request in flight per
 connection). Each run is a fresh server, a 1 s warm-up, then `--duration` seconds measured.
 Prints queries/s, latency p50/p99 and the server's CPU%; with `--repeat` > 1, median [min-max].
 
     python bench/http_throughput.py [--connections 16] [--duration 5] [--client auto|wrk|python]
+                                    [--app examples/quickstart-vtl]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    QUICKSTART,
     ServerProcess,
     add_server_options,
     cpu_seconds,
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1 leaves a core to the server)")
     parser.add_argument("--procs", type=int, default=2, help="client processes of the Python client")
     parser.add_argument("--json", action="store_true", help="also print every run's figures as JSON")
+    parser.add_argument("--app", type=Path, default=QUICKSTART, help="the app to serve (it must answer `hello`)")
     add_server_options(parser)
     args = parser.parse_args(argv)
     client = args.client
@@ -184,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     if client == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk), use --client python")
     label = f"wrk -t{args.wrk_threads}" if client == "wrk" else f"python client x{args.procs} processes"
-    print(f"http_throughput: {machine()}; {args.connections} connections, {label}, loop={args.loop}")
+    print(f"http_throughput: {machine()}; {args.app.name}; {args.connections} connections, {label}, loop={args.loop}")
 
     runs: list[dict[str, float]] = []
     for i in range(args.repeat):
-        with start_server(loop=args.loop, server_cmd=args.server_cmd, log_level=args.log_level) as server:
+        with start_server(args.app, loop=args.loop, server_cmd=args.server_cmd, log_level=args.log_level) as server:
             check_answer(server)
             if client == "wrk":
                 r = run_wrk(server, args.connections, args.duration, args.wrk_threads)
