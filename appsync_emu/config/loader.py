@@ -16,11 +16,12 @@ from .cfn import Template, line_of, read_template
 from .dynamodb_tables import TABLE_TYPES, load_tables
 from .event_sources import MAPPING_TYPE, load_stream_mappings
 from .expand import template_resources
-from .lambda_functions import FUNCTION_TYPES, FunctionTable
+from .lambda_functions import FUNCTION_TYPES
 from .model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Origin, Project, Skipped
+from .nested import StackTree, merged_tables
 from .parameters import default_stack_name, parameter_values, pseudo_parameters
 from .problems import Problems
-from .stack import Stack
+from .stack import NESTED_STACK_TYPES, Stack
 
 log = logging.getLogger("appsync_emu.config")
 
@@ -37,6 +38,7 @@ MODELLED_TYPES = frozenset(
         MAPPING_TYPE,
         *FUNCTION_TYPES,
         *TABLE_TYPES,
+        *NESTED_STACK_TYPES,
     }
 )
 
@@ -161,7 +163,7 @@ def load_project(
     problems = Problems()
     name = stack_name or default_stack_name(template_path)
     parameters = parameter_values(template, parameter_overrides, problems)
-    stack = Stack(
+    root = Stack(
         template,
         template_resources(template, problems),
         stack_name=name,
@@ -171,16 +173,14 @@ def load_project(
         problems=problems,
         api_key_override=api_key_override,
     )
-    functions = FunctionTable(stack)
+    tree = StackTree(root)  # the root and its nested stacks; the API may be in any of them
+    stack, functions = tree.api_stack, tree.functions
     index = ApiIndex(stack)
     if not index.resources:
-        events = [r.logical_id for r in stack.active("AWS::AppSync::Api")]
-        nested = [r.logical_id for r in stack.active("AWS::CloudFormation::Stack", "AWS::Serverless::Application")]
+        events = [r.logical_id for s in tree.stacks for r in s.active("AWS::AppSync::Api")]
         also = ""
         if events:
             also += f"; it defines an AppSync Events API ({', '.join(events)}), which the emulator does not emulate"
-        if nested:
-            also += f"; it has nested stacks ({', '.join(nested)}), which the emulator does not load yet"
         problems.error(
             f"the template has no AWS::AppSync::GraphQLApi or AWS::Serverless::GraphQLApi{also}",
             Origin(template_path),
@@ -192,21 +192,27 @@ def load_project(
             if isinstance(uri, str):
                 functions.use(uri)  # a Lambda authorizer is a function the API uses
     attach_resolvers(stack, index, apis, functions)
-    tables = load_tables(stack)
-    stream_mappings, unmapped = load_stream_mappings(stack, tables, functions)  # their functions are used
-    outputs = _outputs(stack, template)
-    _check_unused(stack, functions.unused())
+    stack_tables = [(s, load_tables(s)) for s in tree.stacks]
+    stream_mappings, unmapped, skipped = [], [], []
+    for each, its_tables in stack_tables:
+        mappings, each_unmapped = load_stream_mappings(each, its_tables, tree.function_table(each))  # uses functions
+        stream_mappings += mappings
+        unmapped += each_unmapped
+    outputs = _outputs(root, template)
+    for each in tree.stacks:
+        _check_unused(each, tree.function_table(each).unused())
+        skipped += _skipped(each, list(apis.values()) if each is stack else [])
     project = Project(
         template_path=template_path,
         apis=list(apis.values()),
-        functions=functions.built,
-        tables=tables,
+        functions=tree.merged_functions(),
+        tables=merged_tables(stack_tables),
         stream_mappings=stream_mappings,
         parameters=parameters,
         stack_name=name,
         outputs=outputs,
         warnings=problems.warnings,
-        skipped=_skipped(stack, list(apis.values())) + unmapped,
+        skipped=skipped + unmapped,
     )
     if problems.errors:
         raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)

@@ -7,7 +7,7 @@ reports broken references with the file, resource and line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,11 @@ from .intrinsics import Intrinsics, placeholder
 from .model import LocalEndpoints, Origin
 from .problems import Problems
 from .resource import Resource
+
+#: Resource types that are nested stacks: their `Fn::GetAtt <Id>.Outputs.<Name>` is the child's output.
+NESTED_STACK_TYPES = ("AWS::CloudFormation::Stack", "AWS::Serverless::Application")
+#: Answers a nested stack resource's output `Name` (`nested.StackTree` sets it on every stack of a tree).
+NestedOutput = Callable[["Stack", Resource, str, Origin], Any]
 
 
 def _section(template: Template, name: str) -> dict[str, Any]:
@@ -58,6 +63,7 @@ class Stack:
         self._properties: dict[str, dict[str, Any]] = {}
         self._property: dict[tuple[str, str], Any] = {}
         self._resolving: set[tuple[str, str]] = set()
+        self.nested_output: NestedOutput | None = None
 
     def resolve(self, value: Any, origin: Origin) -> Any:
         """Evaluate the intrinsic functions in `value`."""
@@ -133,4 +139,7 @@ class Stack:
         resource = self._target(logical_id, origin, "Fn::GetAtt")
         if resource is None:
             return placeholder(f"Fn::GetAtt {logical_id}.{attribute}")
+        name = attribute.removeprefix("Outputs.")
+        if resource.type in NESTED_STACK_TYPES and name != attribute and self.nested_output is not None:
+            return self.nested_output(self, resource, name, origin)
         return attributes.attribute_value(self, resource, attribute, origin)
