@@ -31,6 +31,11 @@ def _add_template(p: argparse.ArgumentParser) -> None:
         help="override template Parameters, as `sam deploy --parameter-overrides` does",
     )
     p.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="in a CDK cloud assembly (cdk.out) with several stacks holding a GraphQL API: the one to load",
+    )
+    p.add_argument(
         "--endpoint-override",
         action="append",
         default=[],
@@ -257,6 +262,20 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _choose_stack(args: argparse.Namespace) -> str | None:
+    """With `--stack`: point `args.path` at that stack's template in the cloud assembly; else the error."""
+    if args.stack is None:
+        return None
+    from .config.assembly import stack_template
+    from .config.model import ConfigErrors
+
+    try:
+        args.path = stack_template(args.path.expanduser().resolve(), args.stack)
+    except ConfigErrors as errs:
+        return "; ".join(str(e) for e in errs.errors)
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .config.model import ConfigErrors
     from .logs import configure
@@ -266,6 +285,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = _settings_from(args)
     except ValueError as err:
         return _fail(str(err))
+    stack_error = _choose_stack(args)
+    if stack_error:
+        return _fail(stack_error)
     if (settings.llm or "fake") == "bedrock":  # before logging is set up: botocore's chatter stays out
         from .llm.bedrock import missing_configuration
 
@@ -314,6 +336,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         endpoint_overrides = _parse_endpoint_overrides(args.endpoint_override)
     except ValueError as err:
         return _fail(str(err))
+    stack_error = _choose_stack(args)
+    if stack_error:
+        return _fail(stack_error)
     report = check(args.path, _parse_overrides(args.parameter_overrides), endpoint_overrides, args.dynamodb_endpoint)
     for w in report.warnings:
         print(f"warning: {w}")

@@ -1,7 +1,8 @@
 """Code and schema text from a template: inline (with its template line) or a local file.
 
 Locations are local paths relative to the template, as they are before `sam package` or
-`aws cloudformation package` upload them; an S3 location cannot be read offline.
+`aws cloudformation package` upload them; an S3 location cannot be read offline, except in a
+CDK cloud assembly, whose asset manifests name the local asset behind it (`assembly.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .assembly import asset_path
 from .cfn import line_of
 from .model import Code, ConfigError, Origin
 from .resource import Resource
@@ -16,7 +18,10 @@ from .stack import Stack
 
 
 def local_path(location: Any, template: Path, what: str, origin: Origin) -> Path:
-    """A location written in the template, as an absolute local path; S3 locations are errors."""
+    """A location written in the template, as an absolute local path; S3 locations are errors outside assemblies."""
+    asset = asset_path(location, template, what, origin)
+    if asset is not None:
+        return asset
     if isinstance(location, dict) or (isinstance(location, str) and location.startswith("s3://")):
         raise ConfigError(
             f"{what} must be a local path (the template as before `sam package`), not an S3 location", origin

@@ -12,6 +12,7 @@ from typing import Any
 
 from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
+from .assembly import stack_template
 from .cfn import Template, line_of, read_template
 from .dynamodb_tables import TABLE_TYPES, load_tables
 from .event_sources import MAPPING_TYPE, load_stream_mappings
@@ -46,13 +47,17 @@ MODELLED_TYPES = frozenset(
 def find_template(path: Path) -> Path:
     """`path` itself, or the template in the folder `path`.
 
-    In a folder: `template.yaml|yml|json` (SAM's names), else the one file that looks like a
-    template (a CDK `*.template.json`, or a single YAML/JSON file with a `Resources:` section).
+    In a folder: the API's stack of a CDK cloud assembly (`cdk.out`, or the app folder holding it),
+    `template.yaml|yml|json` (SAM's names), else the one file that looks like a template (a CDK
+    `*.template.json`, or a single YAML/JSON file with a `Resources:` section).
     """
     if path.is_file():
         return path
     if not path.is_dir():
         raise ConfigErrors([ConfigError("no such file or folder", Origin(path))])
+    stack = stack_template(path)
+    if stack is not None:
+        return stack
     for name in TEMPLATE_NAMES:
         if (path / name).is_file():
             return path / name

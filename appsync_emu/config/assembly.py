@@ -1,0 +1,174 @@
+"""CDK cloud assemblies (`cdk.out/`): the stack that holds the API, and S3 locations as local assets.
+
+`cdk synth` writes each stack's CloudFormation template next to a `manifest.json` and, per stack,
+an asset manifest (`<Stack>.assets.json`) naming the local file or folder that `cdk deploy` would
+upload to each `s3://bucket/key`. The template is loaded as any other; where it names an S3
+location (`CodeS3Location`, `DefinitionS3Location`, Lambda `Code.S3Bucket`/`S3Key`), the asset
+that would be uploaded there is read instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .model import ConfigError, ConfigErrors, Origin
+
+MANIFEST = "manifest.json"
+STACK_ARTIFACT = "aws:cloudformation:stack"
+ASSET_MANIFEST_ARTIFACT = "cdk:asset-manifest"
+API_TYPES = ("AWS::AppSync::GraphQLApi", "AWS::Serverless::GraphQLApi")
+_PLACEHOLDER = re.compile(r"\$\{AWS::[A-Za-z]+\}")
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file asset: its local source and where `cdk deploy` uploads it (the bucket may hold `${AWS::…}`)."""
+
+    bucket: str
+    key: str
+    source: Path
+
+    def matches(self, bucket: str, key: str) -> bool:
+        """Whether `s3://bucket/key` (resolved, with this emulator's account and region) is this asset."""
+        pattern = ".+".join(re.escape(part) for part in _PLACEHOLDER.split(self.bucket))
+        return key == self.key and re.fullmatch(pattern, bucket) is not None
+
+
+@dataclass(frozen=True)
+class StackArtifact:
+    """A stack artifact of the assembly: its name and template file."""
+
+    name: str
+    template: Path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigErrors([ConfigError(f"cannot read the cloud assembly file: {exc}", Origin(path))]) from None
+    if not isinstance(body, dict):
+        raise ConfigErrors([ConfigError("not a cloud assembly file (a JSON object)", Origin(path))])
+    return body
+
+
+def _artifacts(folder: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    artifacts = _read_json(folder / MANIFEST).get("artifacts")
+    found = []
+    for name, artifact in (artifacts if isinstance(artifacts, dict) else {}).items():
+        if isinstance(artifact, dict) and artifact.get("type") == kind:
+            properties = artifact.get("properties")
+            found.append((str(name), properties if isinstance(properties, dict) else {}))
+    return found
+
+
+def assembly_folder(path: Path) -> Path | None:
+    """The cloud assembly `path` is (a folder with `manifest.json`) or holds (a CDK app folder's output), if any."""
+    if (path / MANIFEST).is_file():
+        return path
+    output = "cdk.out"
+    if (path / "cdk.json").is_file():
+        configured = _read_json(path / "cdk.json").get("output")
+        output = configured if isinstance(configured, str) else output
+    return path / output if (path / output / MANIFEST).is_file() else None
+
+
+def stacks(folder: Path) -> list[StackArtifact]:
+    """The assembly's CloudFormation stacks, in manifest order."""
+    found = []
+    for name, properties in _artifacts(folder, STACK_ARTIFACT):
+        template = properties.get("templateFile")
+        if isinstance(template, str):
+            found.append(StackArtifact(str(properties.get("stackName") or name), folder / template))
+    return found
+
+
+def _has_api(template: Path) -> bool:
+    resources = _read_json(template).get("Resources")
+    values = resources.values() if isinstance(resources, dict) else []
+    return any(isinstance(r, dict) and r.get("Type") in API_TYPES for r in values)
+
+
+def stack_template(path: Path, stack: str | None = None) -> Path | None:
+    """The template of the stack to serve from the assembly at `path` (None: `path` is no assembly).
+
+    `stack` names it; otherwise it is the one stack holding a GraphQL API (or the only stack).
+    """
+    folder = assembly_folder(path)
+    if folder is None:
+        if stack is not None:
+            raise ConfigErrors([ConfigError(f"--stack {stack}: this is not a CDK cloud assembly", Origin(path))])
+        return None
+    every = stacks(folder)
+    listed = ", ".join(s.name for s in every) or "none"
+    if stack is not None:
+        chosen = [s for s in every if s.name == stack]
+        if not chosen:
+            message = f"the cloud assembly has no stack {stack!r} (its stacks: {listed})"
+            raise ConfigErrors([ConfigError(message, Origin(folder / MANIFEST))])
+        return chosen[0].template
+    with_api = [s for s in every if _has_api(s.template)]
+    if len(with_api) == 1 or len(every) == 1:
+        return (with_api or every)[0].template
+    if with_api:
+        names = ", ".join(s.name for s in with_api)
+        message = f"more than one stack of the cloud assembly has a GraphQL API ({names}): choose one with --stack"
+    else:
+        message = f"no stack of the cloud assembly has an AppSync GraphQL API (its stacks: {listed})"
+    raise ConfigErrors([ConfigError(message, Origin(folder / MANIFEST))])
+
+
+def assets(template: Path) -> list[Asset] | None:
+    """The file assets of the assembly `template` belongs to (None: it is no stack of a cloud assembly)."""
+    folder = template.parent
+    if not (folder / MANIFEST).is_file() or all(s.template != template for s in stacks(folder)):
+        return None
+    found = []
+    for _, properties in _artifacts(folder, ASSET_MANIFEST_ARTIFACT):
+        file = properties.get("file")
+        entries = _read_json(folder / file).get("files") if isinstance(file, str) else None
+        for entry in (entries if isinstance(entries, dict) else {}).values():
+            source = entry.get("source") if isinstance(entry, dict) else None
+            destinations = entry.get("destinations") if isinstance(entry, dict) else None
+            if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+                continue
+            for destination in (destinations if isinstance(destinations, dict) else {}).values():
+                if isinstance(destination, dict):
+                    bucket, key = destination.get("bucketName"), destination.get("objectKey")
+                    if isinstance(bucket, str) and isinstance(key, str):
+                        found.append(Asset(bucket, key, folder / source["path"]))
+    return found
+
+
+def _s3_address(location: Any) -> tuple[str, str] | None:
+    if isinstance(location, str) and location.startswith("s3://"):
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        return bucket, key
+    if (
+        isinstance(location, dict)
+        and isinstance(location.get("S3Bucket"), str)
+        and isinstance(location.get("S3Key"), str)
+    ):
+        return location["S3Bucket"], location["S3Key"]
+    return None
+
+
+def asset_path(location: Any, template: Path, what: str, origin: Origin) -> Path | None:
+    """The local asset (file or folder) for an S3 `location` of a cloud assembly's template.
+
+    None where `template` is no stack of an assembly or `location` is no S3 location.
+    """
+    address = _s3_address(location)
+    found = assets(template) if address is not None else None
+    if address is None or found is None:
+        return None
+    for asset in found:
+        if asset.matches(*address):
+            return asset.source
+    raise ConfigError(
+        f"{what} s3://{address[0]}/{address[1]} is no asset of the cloud assembly's asset manifests", origin
+    )

@@ -1,0 +1,157 @@
+"""CDK cloud assemblies: the API's stack is found and its S3 locations are read from the local assets.
+
+The assembly under tests/fixtures/cdk/app/cdk.out was synthesized by aws-cdk-lib from app.js next
+to it (SOURCE.md); the tests that change it work on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appsync_emu.cli import main
+from appsync_emu.config.assembly import Asset, stack_template
+from appsync_emu.config.loader import find_template, load_project
+from appsync_emu.config.model import ConfigErrors, LocalEndpoints, Project
+from tests.conftest import FIXTURES
+
+APP = FIXTURES / "cdk" / "app"
+ASSEMBLY = APP / "cdk.out"
+CHAT = ASSEMBLY / "ChatStack.template.json"
+SHOUT_ASSET = "asset.86ec416fee02578d8880bfa7bb78614e88f9fa33008c3ab03bed2e7519e32662"
+
+
+def load(path: Path) -> Project:
+    return load_project(path, LocalEndpoints("127.0.0.1", 4000))
+
+
+def copy(tmp_path: Path) -> Path:
+    shutil.copytree(ASSEMBLY, tmp_path / "cdk.out")
+    return tmp_path / "cdk.out"
+
+
+def edit(path: Path, change: Any) -> None:
+    body = json.loads(path.read_text(encoding="utf-8"))
+    change(body)
+    path.write_text(json.dumps(body), encoding="utf-8")
+
+
+def add_file_asset(assembly: Path, key: str, source: str) -> None:
+    """An entry in ChatStack's asset manifest, as CDK writes one for a file asset."""
+    bucket = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
+    entry = {
+        "source": {"path": source, "packaging": "file"},
+        "destinations": {"d": {"bucketName": bucket, "objectKey": key}},
+    }
+    edit(assembly / "ChatStack.assets.json", lambda body: body["files"].update({key: entry}))
+
+
+@pytest.mark.parametrize("path", [APP, ASSEMBLY])
+def test_the_app_folder_or_its_cdk_out_names_the_stack_with_the_api(path: Path) -> None:
+    assert find_template(path.resolve()) == CHAT.resolve()
+
+
+def test_js_resolvers_and_the_lambda_run_from_the_assets_and_the_helpers_are_left_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", "appsync_emu.config")
+    project = load(APP)
+    (api,) = project.apis
+    code = {r.field_name: r.code.path.name for r in api.resolvers if r.code is not None}
+    assert code == {
+        "hello": "asset.4986544b3db34757ddf7d6c115693eb7cee7710f0a03d0c228037d0ddac3145a.js",
+        "post": "asset.7b5c5633f33c2ab43b0cfe337e4cf8174d03bdb23875ff43169f0f7eccb5a6bd.js",
+        "shout": "asset.1861480622c49c490b5e3ae41ab4cb0ace3f6f93b47f1ac7e7b6d861fc264f48.js",
+    }
+    assert set(project.functions) == {"Shout0E846BFC"}  # not the log-retention helper
+    assert project.functions["Shout0E846BFC"].code_dir == (ASSEMBLY / SHOUT_ASSET).resolve()
+    helpers = [r.getMessage() for r in caplog.records if "LogRetention" in r.getMessage()]
+    assert any("Custom::LogRetention is not emulated; skipped" in m for m in helpers)
+    assert any("no data source uses this function; not loaded" in m for m in helpers)
+
+
+def test_several_stacks_with_an_api_need_a_choice(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    api = {"Type": "AWS::AppSync::GraphQLApi", "Properties": {"Name": "x", "AuthenticationType": "API_KEY"}}
+    edit(assembly / "OtherStack.template.json", lambda body: body["Resources"].update({"Api": api}))
+    with pytest.raises(ConfigErrors) as raised:
+        find_template(tmp_path)
+    (error,) = raised.value.errors
+    assert "more than one stack of the cloud assembly has a GraphQL API (ChatStack, OtherStack)" in str(error)
+    assert "choose one with --stack" in str(error)
+    assert stack_template(tmp_path, "OtherStack") == assembly / "OtherStack.template.json"
+
+
+def test_an_unknown_stack_is_one_error_listing_the_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(APP), "--stack", "Nope"]) == 1
+    assert "the cloud assembly has no stack 'Nope' (its stacks: ChatStack, OtherStack)" in capsys.readouterr().err
+
+
+def test_stack_chooses_the_template(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ASSEMBLY), "--stack", "ChatStack"]) == 0
+    assert main(["validate", str(CHAT), "--stack", "ChatStack"]) == 1
+    assert "--stack ChatStack: this is not a CDK cloud assembly" in capsys.readouterr().err
+
+
+def test_a_schema_at_an_s3_location_is_read_from_its_asset(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    shutil.copy(APP / "schema.graphql", assembly / "asset.schema.graphql")
+    add_file_asset(assembly, "schema.graphql", "asset.schema.graphql")
+
+    def use_s3(body: dict[str, Any]) -> None:
+        props = body["Resources"]["ApiSchema510EECD7"]["Properties"]
+        del props["Definition"]
+        location = "s3://cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}/schema.graphql"
+        props["DefinitionS3Location"] = {"Fn::Sub": location}
+
+    edit(assembly / "ChatStack.template.json", use_s3)
+    (api,) = load(assembly).apis
+    assert api.schema_origin.file == assembly / "asset.schema.graphql"
+    assert api.schema_sdl == (APP / "schema.graphql").read_text(encoding="utf-8")
+
+
+def test_a_zipped_lambda_asset_is_unpacked(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    with zipfile.ZipFile(assembly / "asset.shout.zip", "w") as bundle:
+        bundle.write(assembly / SHOUT_ASSET / "shout.py", "shout.py")
+    add_file_asset(assembly, "shout.zip", "asset.shout.zip")
+    edit(
+        assembly / "ChatStack.template.json",
+        lambda body: body["Resources"]["Shout0E846BFC"]["Properties"]["Code"].update({"S3Key": "shout.zip"}),
+    )
+    code_dir = load(assembly).functions["Shout0E846BFC"].code_dir
+    assert code_dir.parent.name == "zip" and (code_dir / "shout.py").is_file()
+
+
+def test_an_s3_location_that_is_no_asset_is_an_error_at_its_property(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    edit(
+        assembly / "ChatStack.template.json",
+        lambda body: body["Resources"]["Shout0E846BFC"]["Properties"]["Code"].update({"S3Key": "missing.zip"}),
+    )
+    with pytest.raises(ConfigErrors) as raised:
+        load(assembly)
+    (error,) = raised.value.errors
+    assert "Code s3://cdk-hnb659fds-assets-" in str(error) and "/missing.zip is no asset of the cloud assembly" in str(
+        error
+    )
+    assert "Shout0E846BFC" in str(error)
+
+
+def test_an_s3_location_outside_an_assembly_is_still_refused(tmp_path: Path) -> None:
+    shutil.copy(CHAT, tmp_path / "template.json")
+    with pytest.raises(ConfigErrors) as raised:
+        load(tmp_path)
+    assert all("not an S3 location" in str(e) for e in raised.value.errors)
+    assert len(raised.value.errors) == 4  # three resolvers and the function
+
+
+def test_an_asset_bucket_matches_with_any_account_and_region() -> None:
+    asset = Asset("cdk-x-assets-${AWS::AccountId}-${AWS::Region}", "k.js", Path("a"))
+    assert asset.matches("cdk-x-assets-123456789012-us-east-1", "k.js")
+    assert not asset.matches("other-bucket", "k.js") and not asset.matches("cdk-x-assets-1-r", "j.js")
