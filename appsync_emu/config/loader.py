@@ -204,9 +204,15 @@ def load_project(
         stream_mappings += mappings
         unmapped += each_unmapped
     outputs = _outputs(root, template)
+    served = ", ".join(api.logical_id for api in apis.values()) or "none"
     for each in tree.stacks:
         _check_unused(each, tree.function_table(each).unused())
         skipped += _skipped(each, list(apis.values()) if each is stack else [])
+        if each is not stack:  # one API is served: the others in the tree are named, not dropped
+            skipped += [
+                Skipped(f"a GraphQL API in another stack (only {served} is served)", f"API {r.logical_id}", r.origin)
+                for r in ApiIndex(each).resources
+            ]
     project = Project(
         template_path=template_path,
         apis=list(apis.values()),

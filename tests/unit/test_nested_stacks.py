@@ -233,3 +233,23 @@ def test_the_same_function_logical_id_in_two_used_stacks_is_an_error(tmp_path: P
     (error,) = errors(root)
     assert error.message.startswith(f"function Worker is also defined in {root}")
     assert error.origin is not None and error.origin.file == child
+
+
+def test_a_second_api_in_another_stack_is_named_as_not_served(tmp_path: Path) -> None:
+    child_api = API.replace(
+        "LambdaConfig: {LambdaFunctionArn: !Ref FunctionArn}", "LambdaConfig: {LambdaFunctionArn: x}"
+    )
+    write(tmp_path, "other/template.yaml", "Resources:\n" + child_api.replace("Type: AWS_LAMBDA", "Type: NONE"))
+    root = write(
+        tmp_path,
+        "template.yaml",
+        "Parameters:\n  FunctionArn: {Type: String, Default: arn:aws:lambda:us-east-1:1:function:f}\nResources:\n"
+        + API
+        + "  Other:\n    Type: AWS::CloudFormation::Stack\n"
+        + f"    Properties: {{TemplateURL: {tmp_path / 'other' / 'template.yaml'}}}\n",
+    )
+    project = load_project(root, ENDPOINTS, stack_name="root")
+    assert [api.logical_id for api in project.apis] == ["Api"]
+    [other] = [s for s in project.skipped if "another stack" in s.feature]
+    assert other.feature == "a GraphQL API in another stack (only Api is served)"
+    assert other.origin.file == tmp_path / "other" / "template.yaml"
