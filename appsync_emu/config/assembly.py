@@ -4,7 +4,8 @@
 an asset manifest (`<Stack>.assets.json`) naming the local file or folder that `cdk deploy` would
 upload to each `s3://bucket/key`. The template is loaded as any other; where it names an S3
 location (`CodeS3Location`, `DefinitionS3Location`, Lambda `Code.S3Bucket`/`S3Key`), the asset
-that would be uploaded there is read instead.
+that would be uploaded there is read instead. The assembly's other stacks answer its
+`Fn::ImportValue`s through their exported `Outputs` (`other_stacks`, used by `nested.StackTree`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def stacks(folder: Path) -> list[StackArtifact]:
         if isinstance(template, str):
             found.append(StackArtifact(str(properties.get("stackName") or name), folder / template))
     return found
+
+
+def other_stacks(template: Path) -> list[StackArtifact]:
+    """The assembly's stacks other than the one whose template is `template` (none: it is no assembly's stack).
+
+    Their `Outputs` with an `Export` answer the `Fn::ImportValue`s of the served stack (CDK's cross-stack
+    references are such exports, named `<Stack>:ExportsOutput…`).
+    """
+    folder = template.parent
+    if not (folder / MANIFEST).is_file():
+        return []
+    every = stacks(folder)
+    if all(s.template.resolve() != template.resolve() for s in every):
+        return []
+    return [s for s in every if s.template.resolve() != template.resolve()]
 
 
 def _has_api(template: Path) -> bool:

@@ -2,8 +2,10 @@
 
 `Ref`, `Fn::GetAtt`, `Fn::Sub` and friends resolve against the template's Parameters,
 Mappings and Conditions, the pseudo parameters, and the emulator's local values of other
-resources (answered by a `ResourceRefs`). What cannot be known offline (`Fn::ImportValue`)
-becomes a placeholder string and a warning; what is wrong (a Ref to nothing) is an error.
+resources (answered by a `ResourceRefs`). `Fn::ImportValue` is answered by the `exports` lookup
+(the other stacks of the nested-stack tree and of the CDK cloud assembly); what cannot be known
+offline (an import nothing there exports) becomes a placeholder string and a warning naming it;
+what is wrong (a Ref to nothing) is an error.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ def scalar_text(value: Any) -> str | None:
     return None
 
 
+#: Answers `Fn::ImportValue name`: the value a known stack exports under `name`, or None when none does.
+ExportLookup = Callable[[str, Origin], Any]
+
+
 class Intrinsics:
     """Resolves intrinsic functions in template values; problems go to a `Problems`."""
 
@@ -91,6 +97,8 @@ class Intrinsics:
         self._evaluating: set[str] = set()
         self._resources = resources
         self._problems = problems
+        #: Set by whoever knows the stacks next to this one (`nested.StackTree`).
+        self.exports: ExportLookup | None = None
         self._functions: dict[str, Callable[[Any, Origin], Any]] = {
             "Fn::GetAtt": self._get_att,
             "Fn::Sub": self._sub,
@@ -310,9 +318,16 @@ class Intrinsics:
 
     def _import_value(self, argument: Any, origin: Origin) -> Any:
         name = self._text(self._resolve(argument, origin), origin, "Fn::ImportValue name")
-        value = placeholder(f"Fn::ImportValue {name}")
         where = at(origin, argument)
-        self._problems.warn(f"Fn::ImportValue {name!r} cannot be resolved offline; using {value!r}", where)
+        found = self.exports(name, where) if self.exports is not None else None
+        if found is not None:
+            return found
+        value = placeholder(f"Fn::ImportValue {name}")
+        self._problems.warn(
+            f"Fn::ImportValue {name!r}: no stack of the nested-stack tree or cloud assembly exports it, "
+            f"so it cannot be resolved offline; using {value!r}",
+            where,
+        )
         return value
 
     def _length(self, argument: Any, origin: Origin) -> Any:

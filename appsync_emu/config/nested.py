@@ -7,14 +7,21 @@ A nested stack's template is a local file (its `TemplateURL` or `Location` as be
 adds a random suffix, the emulator does not), so its generated physical names are
 `<root>-<Child>-<Grandchild>-<LogicalId>`. Remote templates and Serverless Application
 Repository applications cannot be read offline: each is one error naming it.
+
+`Fn::ImportValue` in any stack of the tree resolves to an `Outputs` entry with that `Export.Name`
+in a stack of the tree or, for a CDK cloud assembly, in one of its other stacks (loaded on the
+first import nothing in the tree answers, with their parameters' defaults).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .cfn import line_of, read_template
+from .assembly import other_stacks
+from .cfn import Template, line_of, read_template
 from .expand import template_resources
 from .intrinsics import placeholder, scalar_text
 from .lambda_functions import FunctionTable
@@ -58,6 +65,9 @@ class StackTree:
         self.stacks: list[Stack] = []
         self._children: dict[tuple[int, str], Stack | None] = {}
         self._loading: set[tuple[int, str]] = set()
+        self._exports: dict[int, dict[str, tuple[Stack, str]]] = {}
+        self._importing: set[str] = set()
+        self._assembly: list[Stack] | None = None
         self._add(root)
         with_api = [s for s in self.stacks if any(s.active("AWS::AppSync::GraphQLApi"))]
         #: The stack whose GraphQL API is served: the first in the tree (root first) that has one.
@@ -67,12 +77,18 @@ class StackTree:
         self.functions = TreeFunctions(self.api_stack, list(self._tables.values()))
 
     def _add(self, stack: Stack) -> None:
-        stack.nested_output = self._output
+        self._hook(stack)
         self.stacks.append(stack)
         for resource in stack.active(*NESTED_STACK_TYPES):
             child = self.child(stack, resource)
             if child is not None and child not in self.stacks:
                 self._add(child)
+
+    def _hook(self, stack: Stack) -> Stack:
+        """Let `stack` read its children's outputs and the exports of the tree and the assembly."""
+        stack.nested_output = self._output
+        stack.intrinsics.exports = self._import
+        return stack
 
     def function_table(self, stack: Stack) -> FunctionTable:
         """The functions of one stack of the tree (the API stack's reach into the others)."""
@@ -87,7 +103,8 @@ class StackTree:
                 return None
             self._loading.add(key)
             try:
-                self._children[key] = parent.problems.attempt(lambda: _load_child(parent, resource))
+                loaded = parent.problems.attempt(lambda: _load_child(parent, resource))
+                self._children[key] = self._hook(loaded) if loaded is not None else None
             finally:
                 self._loading.discard(key)
         return self._children[key]
@@ -106,6 +123,66 @@ class StackTree:
             )
             return placeholder(what)
         return child.resolve(output["Value"], Origin(child.path, f"Outputs.{name}", line_of(name)))
+
+    def _walk(self, stack: Stack) -> Iterator[Stack]:
+        """`stack` and the stacks nested under it, loading those not loaded yet (but none being loaded)."""
+        yield stack
+        for resource in stack.active(*NESTED_STACK_TYPES):
+            if (id(stack), resource.logical_id) in self._loading:
+                continue
+            child = self.child(stack, resource)
+            if child is not None:
+                yield from self._walk(child)
+
+    def _exported(self, stack: Stack) -> dict[str, tuple[Stack, str]]:
+        """The exports of one stack: export name -> (the stack, the output's name)."""
+        key = id(stack)
+        if key not in self._exports:
+            self._exports[key] = {}
+            outputs = stack.template.body.get("Outputs")
+            for name, output in (outputs if isinstance(outputs, dict) else {}).items():
+                export = output.get("Export") if isinstance(output, dict) else None
+                if not isinstance(export, dict) or "Name" not in export or "Value" not in output:
+                    continue
+                origin = Origin(stack.path, f"Outputs.{name}", line_of(name))
+                condition = output.get("Condition")
+                if condition is not None and not stack.intrinsics.condition(str(condition), origin):
+                    continue
+                exported = scalar_text(stack.resolve(export["Name"], origin))
+                if exported is not None:
+                    self._exports[key].setdefault(exported, (stack, str(name)))
+        return self._exports[key]
+
+    def _assembly_stacks(self) -> list[Stack]:
+        """The other stacks of the CDK cloud assembly the root stack is one of (loaded once)."""
+        if self._assembly is None:
+            self._assembly = []
+            for artifact in other_stacks(self.root.path):
+                template = self.root.problems.attempt(partial(read_template, artifact.template.resolve()))
+                if template is not None:
+                    self._assembly.append(self._hook(_new_stack(template, artifact.name, self.root, {})))
+        return self._assembly
+
+    def _exporters(self) -> Iterator[Stack]:
+        yield from self._walk(self.root)
+        yield from self._assembly_stacks()
+
+    def _import(self, name: str, origin: Origin) -> Any:
+        """`Fn::ImportValue name`: the output a stack of the tree or of the assembly exports as `name` (or None)."""
+        if name in self._importing:
+            self.root.problems.error(f"Fn::ImportValue {name!r} depends on itself", origin)
+            return placeholder(f"Fn::ImportValue {name}")
+        self._importing.add(name)
+        try:
+            for stack in self._exporters():
+                found = self._exported(stack).get(name)
+                if found is not None:
+                    source, output = found
+                    value = source.template.body["Outputs"][output]["Value"]
+                    return source.resolve(value, Origin(source.path, f"Outputs.{output}", line_of(output)))
+            return None
+        finally:
+            self._importing.discard(name)
 
     def merged_functions(self) -> dict[str, LambdaFunction]:
         """The functions built in every stack, by logical id (the same id used in two stacks is an error)."""
@@ -165,7 +242,11 @@ def _load_child(parent: Stack, resource: Resource) -> Stack:
     overrides = {
         str(k): ",".join(map(str, v)) if isinstance(v, list) else str(scalar_text(v)) for k, v in passed.items()
     }
-    name = f"{parent.stack_name}-{resource.logical_id}"
+    return _new_stack(template, f"{parent.stack_name}-{resource.logical_id}", parent, overrides)
+
+
+def _new_stack(template: Template, name: str, parent: Stack, overrides: dict[str, str]) -> Stack:
+    """A stack named `name` loaded from `template`, sharing `parent`'s endpoints and problems."""
     return Stack(
         template,
         template_resources(template, parent.problems),

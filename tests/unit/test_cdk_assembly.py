@@ -155,3 +155,30 @@ def test_an_asset_bucket_matches_with_any_account_and_region() -> None:
     asset = Asset("cdk-x-assets-${AWS::AccountId}-${AWS::Region}", "k.js", Path("a"))
     assert asset.matches("cdk-x-assets-123456789012-us-east-1", "k.js")
     assert not asset.matches("other-bucket", "k.js") and not asset.matches("cdk-x-assets-1-r", "j.js")
+
+
+def test_imports_resolve_to_the_exports_of_the_assemblys_other_stacks(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    cdk_export = "OtherStack:ExportsOutputRefHandle5B6A1B5D"  # the form of CDK's cross-stack references
+    outputs = {
+        "ExportsOutputRefHandle5B6A1B5D": {"Value": {"Ref": "Handle"}, "Export": {"Name": cdk_export}},
+        "Named": {"Value": {"Fn::Sub": "${AWS::StackName}-value"}, "Export": {"Name": "other-named"}},
+    }
+    edit(assembly / "OtherStack.template.json", lambda body: body.update({"Outputs": outputs}))
+    variables = {
+        "HANDLE": {"Fn::ImportValue": cdk_export},
+        "NAMED": {"Fn::ImportValue": "other-named"},
+        "MISSING": {"Fn::ImportValue": "exported-by-nobody"},
+    }
+    edit(
+        assembly / "ChatStack.template.json",
+        lambda body: body["Resources"]["Shout0E846BFC"]["Properties"].update({"Environment": {"Variables": variables}}),
+    )
+    project = load(assembly)
+    environment = project.functions["Shout0E846BFC"].environment
+    assert environment["NAMED"] == "OtherStack-value"
+    assert environment["HANDLE"] and not environment["HANDLE"].startswith("<unresolved")
+    assert environment["MISSING"] == "<unresolved Fn::ImportValue exported-by-nobody>"
+    [warning] = [w for w in project.warnings if "ImportValue" in w]
+    assert "'exported-by-nobody': no stack of the nested-stack tree or cloud assembly exports it" in warning
+    assert "ChatStack.template.json" in warning

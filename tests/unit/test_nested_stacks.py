@@ -253,3 +253,37 @@ def test_a_second_api_in_another_stack_is_named_as_not_served(tmp_path: Path) ->
     [other] = [s for s in project.skipped if "another stack" in s.feature]
     assert other.feature == "a GraphQL API in another stack (only Api is served)"
     assert other.origin.file == tmp_path / "other" / "template.yaml"
+
+
+def test_imports_resolve_to_the_exports_of_other_stacks_of_the_tree(tmp_path: Path) -> None:
+    exports = (
+        "Outputs:\n  WorkerArn:\n    Value: !GetAtt Worker.Arn\n"
+        "    Export: {Name: !Sub '${AWS::StackName}-WorkerArn'}\n"
+        "  TableName:\n    Value: !Ref Items\n    Export: {Name: shared-table}\n"
+    )
+    write(tmp_path, "data.yaml", SAM + "Parameters:\n  Stage: {Type: String}\nResources:\n" + FUNCTION + exports)
+    # the API's stack comes before the stack it imports from, two levels down
+    inner = API.replace("!Ref FunctionArn", "!ImportValue root-Data-WorkerArn")
+    write(tmp_path, "api/inner.yaml", "Resources:\n" + inner)
+    write(
+        tmp_path,
+        "api/outer.yaml",
+        "Resources:\n  Inner:\n    Type: AWS::CloudFormation::Stack\n    Properties: {TemplateURL: inner.yaml}\n",
+    )
+    root = write(
+        tmp_path,
+        "template.yaml",
+        SAM + "Resources:\n"
+        "  Api:\n    Type: AWS::Serverless::Application\n    Properties: {Location: api/outer.yaml}\n"
+        "  Data:\n    Type: AWS::Serverless::Application\n"
+        "    Properties: {Location: data.yaml, Parameters: {Stage: one}}\n"
+        "Outputs:\n  Table: {Value: !ImportValue shared-table}\n  Elsewhere: {Value: !ImportValue not-in-this-tree}\n",
+    )
+    project = load_project(root, ENDPOINTS, stack_name="root")
+    assert project.api.data_sources["source"].lambda_function == "Worker"
+    assert project.functions["Worker"].function_name == "root-Data-Worker"
+    assert project.outputs["Table"] == "root-Data-Items"
+    assert project.outputs["Elsewhere"] == "<unresolved Fn::ImportValue not-in-this-tree>"
+    [warning] = [w for w in project.warnings if "ImportValue" in w]
+    assert "'not-in-this-tree': no stack of the nested-stack tree or cloud assembly exports it" in warning
+    assert warning.startswith(f"{root}:")
