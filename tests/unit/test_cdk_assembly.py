@@ -24,6 +24,7 @@ APP = FIXTURES / "cdk" / "app"
 ASSEMBLY = APP / "cdk.out"
 CHAT = ASSEMBLY / "ChatStack.template.json"
 SHOUT_ASSET = "asset.86ec416fee02578d8880bfa7bb78614e88f9fa33008c3ab03bed2e7519e32662"
+GREET_ASSET = "asset.197022177bf51688d9b971aa80ca8b79f74c1308750439eef311c6e1a7ecbba3"  # the esbuild bundle
 
 
 def load(path: Path) -> Project:
@@ -67,9 +68,13 @@ def test_js_resolvers_and_the_lambda_run_from_the_assets_and_the_helpers_are_lef
         "hello": "asset.4986544b3db34757ddf7d6c115693eb7cee7710f0a03d0c228037d0ddac3145a.js",
         "post": "asset.7b5c5633f33c2ab43b0cfe337e4cf8174d03bdb23875ff43169f0f7eccb5a6bd.js",
         "shout": "asset.1861480622c49c490b5e3ae41ab4cb0ace3f6f93b47f1ac7e7b6d861fc264f48.js",
+        "greet": "asset.01941fdf7279debcf67166e89ec20d537f503b6a0755cd081432b767f273615a.js",
+        "note": "asset.39460688dc8833bb7b02e5b0cac2fa0cd497b8068adf31478cab56732a375a61.js",
+        "putNote": "asset.137c84f69f9d24de97a8154c1bc2b57c157abdac8c076f419797a13ba78c50e2.js",
     }
-    assert set(project.functions) == {"Shout0E846BFC"}  # not the log-retention helper
+    assert set(project.functions) == {"Shout0E846BFC", "Greet8553ACA9"}  # not the log-retention helper
     assert project.functions["Shout0E846BFC"].code_dir == (ASSEMBLY / SHOUT_ASSET).resolve()
+    assert project.functions["Greet8553ACA9"].code_dir == (ASSEMBLY / GREET_ASSET).resolve()
     helpers = [r.getMessage() for r in caplog.records if "LogRetention" in r.getMessage()]
     assert any("Custom::LogRetention is not emulated; skipped" in m for m in helpers)
     assert any("no data source uses this function; not loaded" in m for m in helpers)
@@ -148,7 +153,7 @@ def test_an_s3_location_outside_an_assembly_is_still_refused(tmp_path: Path) -> 
     with pytest.raises(ConfigErrors) as raised:
         load(tmp_path)
     assert all("not an S3 location" in str(e) for e in raised.value.errors)
-    assert len(raised.value.errors) == 4  # three resolvers and the function
+    assert len(raised.value.errors) == 8  # six resolvers and the two functions
 
 
 def test_an_asset_bucket_matches_with_any_account_and_region() -> None:
