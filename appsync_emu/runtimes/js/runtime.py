@@ -29,7 +29,6 @@ import asyncio
 import concurrent.futures
 import concurrent.futures.process
 import json
-import multiprocessing
 import os
 import re
 import struct
@@ -44,6 +43,7 @@ import quickjs
 from ... import limits
 from ...config.model import Code, ConfigError, ConfigErrors, Origin
 from ..base import Handler, HandlerResult, HandlerStatus, ResolverError
+from ..workers import WorkerProcesses
 from . import host
 from .rewrite import Factory, JsSyntaxError, rewrite_module
 
@@ -370,8 +370,7 @@ class JsRuntime:
         self._log = log
         self._closed = False
         self._workers = max(0, workers)
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._processes = WorkerProcesses(self._workers, _start_worker, (program, cpu_limit_s, memory_limit))
         self._inline: threading.local | None = threading.local() if workers <= 0 else None
         self._inline_budget_s = inline_budget_s
         self._budgeted: threading.local | None = threading.local() if inline_budget_s > 0 and workers > 0 else None
@@ -390,26 +389,12 @@ class JsRuntime:
     def _run(self, engine: _Engine, module_id: str, handler: str, ctx_json: str) -> HandlerResult:
         return self._load_error(module_id, engine) or engine.call(module_id, handler, ctx_json)
 
-    def _worker_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=self._workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(self._program, self._cpu_limit_s, self._memory_limit),
-                )
-            return self._pool
-
     def _submit(self, module_id: str, handler: str, ctx_json: str) -> concurrent.futures.Future[HandlerResult]:
-        return self._worker_pool().submit(_call_in_worker, module_id, handler, ctx_json)
+        return self._processes.submit(_call_in_worker, module_id, handler, ctx_json)
 
     def _worker_failed(self, module_id: str, error: BaseException) -> HandlerResult:
         """A worker process died (killed, crashed): start a new pool and report this call's failure."""
-        with self._pool_lock:
-            broken, self._pool = self._pool, None
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
+        self._processes.discard()
         module = self._program.modules.get(module_id)
         where = str(module.code.path) if module is not None else module_id
         message = f"{where}: InternalError: the JS worker process running the handler ended ({error!r})"
@@ -492,10 +477,7 @@ class JsRuntime:
             if engine is not None and local is not None:
                 engine.close()
                 del local.engine
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._processes.close()
 
     def __enter__(self) -> JsRuntime:
         return self

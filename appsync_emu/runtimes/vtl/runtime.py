@@ -28,9 +28,7 @@ import asyncio
 import concurrent.futures
 import concurrent.futures.process
 import json
-import multiprocessing
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +37,7 @@ from ... import limits
 from ...config.model import Code, ConfigError, Origin
 from .. import MappingTemplates
 from ..base import Handler, HandlerResult, HandlerStatus, ResolverError
+from ..workers import WorkerProcesses
 from . import engine
 from .util import CallState, VtlSignal, template_globals
 
@@ -267,8 +266,7 @@ class VtlRuntime:
         self._workers = max(0, workers)
         self._inline_budget_s = inline_budget_s if self._workers > 0 else cpu_limit_s
         self._log = log
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._processes = WorkerProcesses(self._workers, _start_worker, (self._modules, self._memory_limit))
         self._closed = False
 
     def _load_error(self, module_id: str) -> HandlerResult | None:
@@ -277,22 +275,8 @@ class VtlRuntime:
             return None
         return HandlerResult(HandlerStatus.RUNTIME_ERROR, error=ResolverError(str(err), MAPPING_TEMPLATE_ERROR))
 
-    def _worker_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=self._workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(self._modules, self._memory_limit),
-                )
-            return self._pool
-
     def _worker_failed(self, module_id: str, handler: str, error: BaseException) -> HandlerResult:
-        with self._pool_lock:
-            broken, self._pool = self._pool, None
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
+        self._processes.discard()
         templates = self._modules[module_id].templates
         code = templates.request if handler == "request" else templates.response
         return _failure(code, None, f"InternalError: the VTL worker process rendering the template ended ({error!r})")
@@ -326,7 +310,7 @@ class VtlRuntime:
         quick = self._inline(module_id, handler, ctx_json)
         if quick is not None:
             return self._logged(module_id, quick)
-        future = self._worker_pool().submit(_call_in_worker, module_id, handler, ctx_json, self._cpu_limit_s)
+        future = self._processes.submit(_call_in_worker, module_id, handler, ctx_json, self._cpu_limit_s)
         try:
             result = await asyncio.wrap_future(future)
         except concurrent.futures.process.BrokenProcessPool as err:
@@ -338,7 +322,4 @@ class VtlRuntime:
         if self._closed:
             return
         self._closed = True
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._processes.close()
