@@ -47,7 +47,7 @@ class Authorizer:
         #: This server's host:port forms, which a real-time header object's signed `host` must be.
         self.hosts = iam.endpoint_hosts(endpoints) if endpoints is not None else None
 
-    def authorize(
+    async def authorize(
         self,
         headers: Mapping[str, str],
         *,
@@ -58,7 +58,10 @@ class Authorizer:
         source_ip: str | None = None,
         iam_paths: tuple[str, ...] = (),
     ) -> AuthContext:
-        """Accept or refuse a request given its lower-cased headers (and body, for IAM)."""
+        """Accept or refuse a request given its lower-cased headers (and body, for IAM).
+
+        A coroutine because some modes (a Lambda authorizer) wait on a call; the others return at once.
+        """
         value = headers.get("x-api-key")
         authorization = headers.get("authorization", "")
         if value is not None:

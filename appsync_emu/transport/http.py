@@ -170,7 +170,7 @@ class GraphQLHttpEndpoint:
     ) -> ExecutionOutcome:
         """The outcome of a POST whose whole body is `raw` (`headers` keyed by lower-case name)."""
         try:
-            auth = self.authorizer.authorize(
+            auth = await self.authorizer.authorize(
                 headers, method="POST", path=path, query=query, body=raw, source_ip=source_ip
             )
         except AuthError as err:

@@ -531,13 +531,13 @@ class _Session:
                 self.outbox.forget(action.id)
                 log.info("ws#%d unsubscribed %s", self.number, action.id)
             elif isinstance(action, AuthorizeConnection):
-                await self._run(self._authorize_connection())
+                await self._run(await self._authorize_connection())
             elif isinstance(action, CloseConnection):
                 self.outbox.close(action.code)
 
-    def _authorize_connection(self) -> list[Action]:
+    async def _authorize_connection(self) -> list[Action]:
         try:
-            self.auth = self.ep.authorizer.authorize(
+            self.auth = await self.ep.authorizer.authorize(
                 self.header_obj or {},
                 path="/graphql/connect",
                 body=b"{}",
@@ -557,7 +557,7 @@ class _Session:
         if action.authorization is not None:
             headers = {str(k).lower(): str(v) for k, v in action.authorization.items()}
             try:
-                auth = self.ep.authorizer.authorize(
+                auth = await self.ep.authorizer.authorize(
                     headers,
                     path="/graphql",
                     body=action.data.encode(),

@@ -3,6 +3,7 @@ follow-on messages, and errors at the line of the offending property."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_an_events_apis_key_is_not_a_key_of_the_graphql_api(tmp_path: Path) -> N
     events_key = project.api.api_keys[0].value.replace("da2-", "")  # any other value is refused alike
     authorizer = Authorizer(project.api, {k.value: k for k in project.api.api_keys if k.value}, {})
     with pytest.raises(AuthError) as refused:
-        authorizer.authorize({"x-api-key": "da2-" + events_key[::-1]})
+        asyncio.run(authorizer.authorize({"x-api-key": "da2-" + events_key[::-1]}))
     assert refused.value.status == 401
     (gap,) = find_gaps(project)
     assert gap.message == "AWS::AppSync::Api Events: AppSync Events API is not emulated" and not gap.blocking

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 import pytest
@@ -59,12 +60,12 @@ def gql_connect_header(
 
 def refused(auth: Authorizer, headers: dict[str, str]) -> AuthError:
     with pytest.raises(AuthError) as caught:
-        auth.authorize(headers, body=BODY)
+        asyncio.run(auth.authorize(headers, body=BODY))
     return caught.value
 
 
 def connect(auth: Authorizer, header: dict[str, str]) -> AuthContext:
-    return auth.authorize(header, path="/graphql/connect", body=b"{}", iam_paths=CONNECT_PATHS)
+    return asyncio.run(auth.authorize(header, path="/graphql/connect", body=b"{}", iam_paths=CONNECT_PATHS))
 
 
 def test_this_servers_host_forms() -> None:
@@ -76,7 +77,7 @@ def test_this_servers_host_forms() -> None:
 
 
 def test_http_request_signed_by_the_emulators_key_and_token_is_accepted(api: GraphQLApi) -> None:
-    auth = authorizer(api).authorize(signed_post(), body=BODY)
+    auth = asyncio.run(authorizer(api).authorize(signed_post(), body=BODY))
     assert auth.mode.value == "AWS_IAM"
 
 
@@ -84,7 +85,7 @@ def test_http_request_scoped_to_another_region_is_refused(api: GraphQLApi) -> No
     error = refused(authorizer(api), signed_post(region="eu-west-1"))
     assert (error.status, error.error_type) == (403, "InvalidSignatureException")
     assert error.message == "Credential should be scoped to a valid region, not 'eu-west-1'. "
-    assert authorizer(api, region="eu-west-1").authorize(signed_post(region="eu-west-1"), body=BODY)
+    assert asyncio.run(authorizer(api, region="eu-west-1").authorize(signed_post(region="eu-west-1"), body=BODY))
 
 
 def test_http_request_without_or_with_a_wrong_session_token_is_refused(api: GraphQLApi) -> None:
@@ -104,7 +105,7 @@ def test_http_request_signed_for_another_host_than_its_host_header_is_refused(ap
 def test_http_request_is_checked_against_the_host_it_was_sent_to(api: GraphQLApi) -> None:
     """Over HTTP the signed host is the Host header the server received, whatever name reached it."""
     headers = signed_post("http://emulator.internal:4000/graphql")
-    assert authorizer(api).authorize(headers, body=BODY).mode.value == "AWS_IAM"
+    assert asyncio.run(authorizer(api).authorize(headers, body=BODY)).mode.value == "AWS_IAM"
 
 
 def test_header_object_for_this_server_is_accepted_in_each_loopback_form(api: GraphQLApi) -> None:
