@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from . import limits
 from .auth.authorizer import Authorizer
 from .auth.directives import field_rules
+from .auth.issuers import Issuers
 from .config.model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Project
 from .endpoints import UnservedAwsCalls
 from .engine.engine import Engine
@@ -57,6 +58,8 @@ class Emulator:
     services: Services
     gaps: list[Gap] = field(default_factory=list)
     demo_dir: Path | None = None
+    #: The local token issuers: one per Cognito user pool and OIDC provider (`auth/issuers.py`).
+    issuers: Issuers = field(default_factory=Issuers)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -194,6 +197,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         services,
         gaps,
         demo_dir,
+        Issuers.from_project(project, endpoints),
     )
 
 

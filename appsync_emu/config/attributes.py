@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ids
+from .cognito import client_id, issuer_url, user_pool_id
 from .intrinsics import placeholder
 from .model import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Origin
 from .resource import Resource
@@ -137,10 +138,6 @@ def _bucket_name(stack: Stack, resource: Resource) -> str:
     return physical_name(stack, resource, "BucketName").lower()
 
 
-def _user_pool_id(stack: Stack, resource: Resource) -> str:
-    return f"{DEFAULT_REGION}_{ids.stable_token(stack.identity, resource.logical_id, 'pool', length=9)}"
-
-
 def _role_name(stack: Stack, resource: Resource) -> str:
     return str(stack.property(resource, "RoleName") or resource.logical_id)
 
@@ -240,18 +237,19 @@ KINDS: dict[str, Kind] = {
         lambda stack, r: ids.arn("iam", f"policy/{stack.property(r, 'ManagedPolicyName') or r.logical_id}", region="")
     ),
     "AWS::Cognito::UserPool": Kind(
-        _user_pool_id,
+        user_pool_id,
         {
-            "Arn": lambda stack, r: ids.arn("cognito-idp", f"userpool/{_user_pool_id(stack, r)}"),
-            "ProviderName": lambda s, r: f"cognito-idp.{DEFAULT_REGION}.amazonaws.com/{_user_pool_id(s, r)}",
-            "ProviderURL": lambda s, r: f"https://cognito-idp.{DEFAULT_REGION}.amazonaws.com/{_user_pool_id(s, r)}",
-            "UserPoolId": _user_pool_id,
+            "Arn": lambda stack, r: ids.arn("cognito-idp", f"userpool/{user_pool_id(stack, r)}"),
+            # The local issuer: what `iss` of the emulator's tokens and its OpenID discovery use.
+            "ProviderName": lambda s, r: issuer_url(s.endpoints, user_pool_id(s, r)).split("://", 1)[1],
+            "ProviderURL": lambda s, r: issuer_url(s.endpoints, user_pool_id(s, r)),
+            "UserPoolId": user_pool_id,
         },
     ),
     "AWS::Cognito::UserPoolClient": Kind(
-        lambda stack, r: ids.stable_token(stack.identity, r.logical_id, "client"),
+        client_id,
         {
-            "ClientId": lambda stack, r: ids.stable_token(stack.identity, r.logical_id, "client"),
+            "ClientId": client_id,
             "Name": lambda stack, r: physical_name(stack, r, "ClientName"),
         },
     ),

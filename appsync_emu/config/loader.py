@@ -14,6 +14,7 @@ from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
 from .assembly import stack_template
 from .cfn import Template, line_of, read_template
+from .cognito import load_user_pools
 from .dynamodb_tables import TABLE_TYPES, load_tables
 from .event_sources import MAPPING_TYPE, load_stream_mappings
 from .expand import template_resources
@@ -224,6 +225,7 @@ def load_project(
         outputs=outputs,
         warnings=problems.warnings,
         skipped=skipped + unmapped,
+        user_pools=load_user_pools(tree.stacks, apis.values(), endpoints),
     )
     if problems.errors:
         raise ConfigErrors(sorted(problems.errors, key=_place), partial=project)

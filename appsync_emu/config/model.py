@@ -235,6 +235,18 @@ class StreamMapping:
 
 
 @dataclass
+class UserPool:
+    """A Cognito user pool whose tokens the API accepts: the template's, or a real one named by id."""
+
+    pool_id: str
+    issuer: str  # this emulator's issuer URL for the pool: the `iss` of the tokens it mints
+    logical_id: str | None = None  # None for a pool the API names by a literal id
+    name: str | None = None
+    client_ids: list[str] = field(default_factory=list)  # its UserPoolClient resources' ids
+    origin: Origin | None = None
+
+
+@dataclass
 class Project:
     """Everything loaded from one template: the API(s), the Lambda functions and the DynamoDB tables."""
 
@@ -250,6 +262,7 @@ class Project:
     outputs: dict[str, Any] = field(default_factory=dict)  # the template's Outputs, resolved
     warnings: list[str] = field(default_factory=list)  # what loaded with a placeholder or was ignored
     skipped: list[Skipped] = field(default_factory=list)  # features of the template the emulator leaves out
+    user_pools: list[UserPool] = field(default_factory=list)  # Cognito pools with local issuers (config/cognito.py)
 
     @property
     def api(self) -> GraphQLApi:
