@@ -4,14 +4,18 @@
 an asset manifest (`<Stack>.assets.json`) naming the local file or folder that `cdk deploy` would
 upload to each `s3://bucket/key`. The template is loaded as any other; where it names an S3
 location (`CodeS3Location`, `DefinitionS3Location`, Lambda `Code.S3Bucket`/`S3Key`), the asset
-that would be uploaded there is read instead. The assembly's other stacks answer its
-`Fn::ImportValue`s through their exported `Outputs` (`other_stacks`, used by `nested.StackTree`).
+that would be uploaded there is read instead: a CDK `NestedStack`'s `TemplateURL` (an S3 URL)
+is its `*.nested.template.json` asset. A CDK `Stage` is a nested assembly (`assembly-<Stage>/`
+with its own `manifest.json`); its stacks are listed with the others, named `Stage/Stack` as the
+CDK CLI names them. The assembly's other stacks answer its `Fn::ImportValue`s through their
+exported `Outputs` (`other_stacks`, used by `nested.StackTree`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from .model import ConfigError, ConfigErrors, Origin
 MANIFEST = "manifest.json"
 STACK_ARTIFACT = "aws:cloudformation:stack"
 ASSET_MANIFEST_ARTIFACT = "cdk:asset-manifest"
+NESTED_ASSEMBLY_ARTIFACT = "cdk:cloud-assembly"
 API_TYPES = ("AWS::AppSync::GraphQLApi", "AWS::Serverless::GraphQLApi")
 _PLACEHOLDER = re.compile(r"\$\{AWS::[A-Za-z]+\}")
 
@@ -41,10 +46,15 @@ class Asset:
 
 @dataclass(frozen=True)
 class StackArtifact:
-    """A stack artifact of the assembly: its name and template file."""
+    """A stack artifact of the assembly: its CloudFormation stack name, template file and CDK path."""
 
-    name: str
+    name: str  # the deployed stack's name (`AWS::StackName`)
     template: Path
+    display: str = ""  # the CDK CLI's name for it: `Stack`, or `Stage/Stack` in a nested assembly
+
+    def named(self, name: str) -> bool:
+        """Whether `--stack name` chooses this stack (by stack name or the CDK CLI's path)."""
+        return name in (self.name, self.display)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -78,14 +88,31 @@ def assembly_folder(path: Path) -> Path | None:
     return path / output if (path / output / MANIFEST).is_file() else None
 
 
-def stacks(folder: Path) -> list[StackArtifact]:
-    """The assembly's CloudFormation stacks, in manifest order."""
+def stacks(folder: Path, *, nested: bool = True) -> list[StackArtifact]:
+    """The assembly's CloudFormation stacks, in manifest order, then (with `nested`) its Stages' stacks."""
+    manifest = _read_json(folder / MANIFEST).get("artifacts")
+    artifacts = manifest if isinstance(manifest, dict) else {}
     found = []
     for name, properties in _artifacts(folder, STACK_ARTIFACT):
         template = properties.get("templateFile")
         if isinstance(template, str):
-            found.append(StackArtifact(str(properties.get("stackName") or name), folder / template))
+            artifact = artifacts.get(name)
+            display = artifact.get("displayName") if isinstance(artifact, dict) else None
+            stack_name = str(properties.get("stackName") or name)
+            found.append(StackArtifact(stack_name, folder / template, str(display or name)))
+    for _, properties in _artifacts(folder, NESTED_ASSEMBLY_ARTIFACT) if nested else []:
+        directory = properties.get("directoryName")
+        if isinstance(directory, str) and (folder / directory / MANIFEST).is_file():
+            found += stacks(folder / directory)
     return found
+
+
+def stack_name(template: Path) -> str | None:
+    """The stack name the assembly's manifest gives the stack whose template is `template` (None: no such stack)."""
+    folder = template.parent
+    if not (folder / MANIFEST).is_file():
+        return None
+    return next((s.name for s in stacks(folder, nested=False) if s.template.resolve() == template.resolve()), None)
 
 
 def other_stacks(template: Path) -> list[StackArtifact]:
@@ -97,16 +124,35 @@ def other_stacks(template: Path) -> list[StackArtifact]:
     folder = template.parent
     if not (folder / MANIFEST).is_file():
         return []
-    every = stacks(folder)
+    every = stacks(folder, nested=False)
     if all(s.template.resolve() != template.resolve() for s in every):
         return []
     return [s for s in every if s.template.resolve() != template.resolve()]
 
 
-def _has_api(template: Path) -> bool:
+def _has_api(template: Path, depth: int = 0) -> bool:
+    """Whether the stack, or a CDK `NestedStack` under it (an asset of the assembly), defines a GraphQL API."""
     resources = _read_json(template).get("Resources")
-    values = resources.values() if isinstance(resources, dict) else []
-    return any(isinstance(r, dict) and r.get("Type") in API_TYPES for r in values)
+    values = [r for r in resources.values() if isinstance(r, dict)] if isinstance(resources, dict) else []
+    if any(r.get("Type") in API_TYPES for r in values):
+        return True
+    keys = {
+        text.rpartition("/")[2]
+        for r in values
+        if r.get("Type") == "AWS::CloudFormation::Stack" and isinstance(r.get("Properties"), dict)
+        for text in _strings(r["Properties"].get("TemplateURL"))
+    }
+    nested = [a.source for a in assets(template) or [] if a.key in keys and a.source.is_file()]
+    return depth < 8 and any(_has_api(path, depth + 1) for path in nested)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a (not yet resolved) template value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
 
 
 def stack_template(path: Path, stack: str | None = None) -> Path | None:
@@ -120,9 +166,9 @@ def stack_template(path: Path, stack: str | None = None) -> Path | None:
             raise ConfigErrors([ConfigError(f"--stack {stack}: this is not a CDK cloud assembly", Origin(path))])
         return None
     every = stacks(folder)
-    listed = ", ".join(s.name for s in every) or "none"
+    listed = ", ".join(s.display or s.name for s in every) or "none"
     if stack is not None:
-        chosen = [s for s in every if s.name == stack]
+        chosen = [s for s in every if s.named(stack)]
         if not chosen:
             message = f"the cloud assembly has no stack {stack!r} (its stacks: {listed})"
             raise ConfigErrors([ConfigError(message, Origin(folder / MANIFEST))])
@@ -131,7 +177,7 @@ def stack_template(path: Path, stack: str | None = None) -> Path | None:
     if len(with_api) == 1 or len(every) == 1:
         return (with_api or every)[0].template
     if with_api:
-        names = ", ".join(s.name for s in with_api)
+        names = ", ".join(s.display or s.name for s in with_api)
         message = f"more than one stack of the cloud assembly has a GraphQL API ({names}): choose one with --stack"
     else:
         message = f"no stack of the cloud assembly has an AppSync GraphQL API (its stacks: {listed})"
@@ -139,9 +185,9 @@ def stack_template(path: Path, stack: str | None = None) -> Path | None:
 
 
 def assets(template: Path) -> list[Asset] | None:
-    """The file assets of the assembly `template` belongs to (None: it is no stack of a cloud assembly)."""
+    """The file assets of the assembly `template` is in (a stack's or a CDK nested stack's; None: no assembly)."""
     folder = template.parent
-    if not (folder / MANIFEST).is_file() or all(s.template != template for s in stacks(folder)):
+    if not (folder / MANIFEST).is_file():
         return None
     found = []
     for _, properties in _artifacts(folder, ASSET_MANIFEST_ARTIFACT):
@@ -160,10 +206,17 @@ def assets(template: Path) -> list[Asset] | None:
     return found
 
 
+_S3_URL = re.compile(r"https://(?:s3[.-][^/]+|s3)\.amazonaws\.com(?:\.cn)?/([^/]+)/(.+)")
+_S3_VIRTUAL_HOST_URL = re.compile(r"https://([^/]+)\.s3(?:[.-][^/]+)?\.amazonaws\.com(?:\.cn)?/(.+)")
+
+
 def _s3_address(location: Any) -> tuple[str, str] | None:
     if isinstance(location, str) and location.startswith("s3://"):
         bucket, _, key = location.removeprefix("s3://").partition("/")
         return bucket, key
+    if isinstance(location, str) and location.startswith("https://"):
+        match = _S3_URL.fullmatch(location) or _S3_VIRTUAL_HOST_URL.fullmatch(location)
+        return (match[1], match[2]) if match else None
     if (
         isinstance(location, dict)
         and isinstance(location.get("S3Bucket"), str)

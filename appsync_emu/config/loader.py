@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from . import assembly
 from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
-from .assembly import stack_template
 from .cfn import Template, line_of, read_template
 from .cognito import load_user_pools
 from .dynamodb_tables import TABLE_TYPES, load_tables
@@ -56,7 +56,7 @@ def find_template(path: Path) -> Path:
         return path
     if not path.is_dir():
         raise ConfigErrors([ConfigError("no such file or folder", Origin(path))])
-    stack = stack_template(path)
+    stack = assembly.stack_template(path)
     if stack is not None:
         return stack
     for name in TEMPLATE_NAMES:
@@ -159,7 +159,8 @@ def load_project(
 ) -> Project:
     """Load a template (or the template in a folder) into a Project; raise ConfigErrors listing every problem.
 
-    `stack_name` is `AWS::StackName` and the prefix of generated names (default: the template's folder name).
+    `stack_name` is `AWS::StackName` and the prefix of generated names (default: the stack name a CDK
+    assembly's manifest gives the template, else the template's folder name).
     """
     template_path = find_template(path.expanduser().resolve())
     try:
@@ -167,7 +168,7 @@ def load_project(
     except ConfigError as error:
         raise ConfigErrors([error]) from None
     problems = Problems()
-    name = stack_name or default_stack_name(template_path)
+    name = stack_name or assembly.stack_name(template_path) or default_stack_name(template_path)
     parameters = parameter_values(template, parameter_overrides, problems)
     root = Stack(
         template,

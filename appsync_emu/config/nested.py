@@ -1,7 +1,8 @@
 """Nested stacks: `AWS::CloudFormation::Stack` and `AWS::Serverless::Application` with local templates.
 
 A nested stack's template is a local file (its `TemplateURL` or `Location` as before
-`aws cloudformation package` / `sam package`); each becomes a `Stack` of its own with the
+`aws cloudformation package` / `sam package`, or, in a CDK cloud assembly, the asset a `NestedStack`'s
+S3 `TemplateURL` names); each becomes a `Stack` of its own with the
 `Parameters` its parent passes, and the parent reads its `Outputs` through
 `Fn::GetAtt Child.Outputs.Name`. A child is named `<parent stack name>-<LogicalId>` (CloudFormation
 adds a random suffix, the emulator does not), so its generated physical names are
@@ -20,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .assembly import other_stacks
+from .assembly import asset_path, other_stacks
 from .cfn import Template, line_of, read_template
 from .expand import template_resources
 from .intrinsics import placeholder, scalar_text
@@ -223,7 +224,10 @@ def _load_child(parent: Stack, resource: Resource) -> Stack:
         )
     if not isinstance(location, str) or not location:
         raise ConfigError(f"nested stack {resource.logical_id} needs {key}, the path of its template", origin)
-    if location.startswith(_REMOTE):
+    asset = asset_path(location, parent.path, f"nested stack {resource.logical_id}: {key}", origin)
+    if asset is not None:
+        location = str(asset)
+    elif location.startswith(_REMOTE):
         raise ConfigError(
             f"nested stack {resource.logical_id} has a remote {key} {location!r}, which cannot be loaded offline: "
             "give the path of the local template (as before `aws cloudformation package`)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,15 @@ def _check(name: str, value: Any, spec: dict[str, Any], origin: Origin, problems
                 problems.error(f"parameter {name}: {item!r} does not match {pattern!r}", origin)
 
 
+def _used_outside_rules(template: Template, name: str) -> bool:
+    """Whether anything but the template's `Rules` (which the emulator does not check) names the parameter.
+
+    CDK's `BootstrapVersion` SSM parameter, for one, is read only by its `CheckBootstrapVersion` rule.
+    """
+    body = json.dumps({k: v for k, v in template.body.items() if k not in ("Rules", "Parameters")})
+    return json.dumps(name) in body or f"${{{name}}}" in body
+
+
 def parameter_values(template: Template, overrides: dict[str, str] | None, problems: Problems) -> dict[str, Any]:
     """Each parameter's value: the override, else the Default; a parameter with neither is an error."""
     specs = template.body.get("Parameters") or {}
@@ -86,7 +96,7 @@ def parameter_values(template: Template, overrides: dict[str, str] | None, probl
             value: Any = overrides.pop(name)
         elif "Default" in spec:
             value = spec["Default"]
-            if kind.startswith("AWS::SSM::Parameter::Value"):
+            if kind.startswith("AWS::SSM::Parameter::Value") and _used_outside_rules(template, name):
                 problems.warn(f"parameter {name} reads SSM parameter {value!r}; override it to set a value", origin)
                 values[name] = placeholder(f"SSM {value}")
                 continue

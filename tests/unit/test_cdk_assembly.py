@@ -187,3 +187,35 @@ def test_imports_resolve_to_the_exports_of_the_assemblys_other_stacks(tmp_path: 
     [warning] = [w for w in project.warnings if "ImportValue" in w]
     assert "'exported-by-nobody': no stack of the nested-stack tree or cloud assembly exports it" in warning
     assert "ChatStack.template.json" in warning
+
+
+STAGED = FIXTURES / "cdk" / "staged"  # a Stage (nested assembly) whose stack holds the API in a NestedStack
+STAGED_STACK = STAGED / "cdk.out" / "assembly-Dev" / "DevServiceED593074.template.json"
+
+
+def test_a_stages_stack_is_found_in_its_nested_assembly_with_the_api_in_a_nested_stack() -> None:
+    assert find_template(STAGED.resolve()) == STAGED_STACK.resolve()
+    project = load(STAGED)
+    assert project.api.name == "staged"
+    [resolver] = project.api.resolvers
+    assert (resolver.type_name, resolver.field_name) == ("Query", "hello")
+    assert resolver.code is not None and "hello from the stage" in resolver.code.source
+
+
+def test_a_stages_stack_is_chosen_by_its_cdk_path_or_its_stack_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(STAGED), "--stack", "Dev/Service"]) == 0
+    assert main(["validate", str(STAGED), "--stack", "Dev-Service"]) == 0
+    assert main(["validate", str(STAGED), "--stack", "Service"]) == 1
+    assert "(its stacks: Dev/Service)" in capsys.readouterr().err
+
+
+def test_the_stack_name_is_the_manifests() -> None:
+    assert load(ASSEMBLY).stack_name == "ChatStack"
+    assert load(STAGED).stack_name == "Dev-Service"
+
+
+def test_cdks_bootstrap_version_parameter_read_only_by_its_rule_is_not_warned_about(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["validate", str(ASSEMBLY)]) == 0
+    assert "BootstrapVersion" not in capsys.readouterr().err
