@@ -184,6 +184,25 @@ def stack_template(path: Path, stack: str | None = None) -> Path | None:
     raise ConfigErrors([ConfigError(message, Origin(folder / MANIFEST))])
 
 
+def legacy_asset_parameters(template: Path, body: dict[str, Any]) -> ConfigError | None:
+    """The error for a CDK v1 stack, whose assets are template parameters (`AssetParameters…`), not S3 locations.
+
+    CDK v1 (end of support June 2023) names each asset's bucket and key by parameters that `cdk deploy`
+    fills in; the emulator reads only CDK v2's asset manifests.
+    """
+    parameters = body.get("Parameters")
+    names = [
+        str(n) for n in (parameters if isinstance(parameters, dict) else {}) if str(n).startswith("AssetParameters")
+    ]
+    if not names or not (template.parent / MANIFEST).is_file():
+        return None
+    return ConfigError(
+        f"this stack was synthesized by CDK v1: its assets are the parameters {names[0]}… that `cdk deploy` fills in, "
+        "which the emulator does not read; synthesize the app with CDK v2 (aws-cdk-lib)",
+        Origin(template, f"Parameters.{names[0]}"),
+    )
+
+
 def assets(template: Path) -> list[Asset] | None:
     """The file assets of the assembly `template` is in (a stack's or a CDK nested stack's; None: no assembly)."""
     folder = template.parent

@@ -167,6 +167,9 @@ def load_project(
         template = read_template(template_path)
     except ConfigError as error:
         raise ConfigErrors([error]) from None
+    legacy = assembly.legacy_asset_parameters(template_path, template.body)
+    if legacy is not None:
+        raise ConfigErrors([legacy])
     problems = Problems()
     name = stack_name or assembly.stack_name(template_path) or default_stack_name(template_path)
     parameters = parameter_values(template, parameter_overrides, problems)

@@ -219,3 +219,14 @@ def test_cdks_bootstrap_version_parameter_read_only_by_its_rule_is_not_warned_ab
 ) -> None:
     assert main(["validate", str(ASSEMBLY)]) == 0
     assert "BootstrapVersion" not in capsys.readouterr().err
+
+
+def test_a_cdk_v1_stack_is_one_error_naming_its_asset_parameters(tmp_path: Path) -> None:
+    assembly = copy(tmp_path)
+    parameter = "AssetParameters86ec416fS3BucketE8D8C5B5"
+    edit(assembly / "ChatStack.template.json", lambda body: body["Parameters"].update({parameter: {"Type": "String"}}))
+    with pytest.raises(ConfigErrors) as caught:
+        load(assembly)
+    [error] = caught.value.errors
+    assert error.message.startswith(f"this stack was synthesized by CDK v1: its assets are the parameters {parameter}")
+    assert "synthesize the app with CDK v2" in error.message
