@@ -213,9 +213,11 @@ def extra_routes(
     from starlette.staticfiles import StaticFiles
 
     from .auth.sigv4 import SESSION_TOKENS
+    from .llm.routes import llm_routes
     from .llm.wire import bedrock_routes
 
     routes: list[BaseRoute] = list(bedrock_routes(services.llm, credentials=iam_credentials))
+    routes.extend(llm_routes(services.llm))
     if services.invoker is not None:
         from .invoker.routes import invocation_routes
 

@@ -6,6 +6,11 @@ id, 20-80 word-piece tokens, so the same prompt always gets the same reply. Scri
 (`scripts.py`), from a file or set at run time, choose the reply text or tokens, tool
 calls, pacing and faults. Pacing: `first_token_ms` before the first delta, then `tps`
 deltas per second (0 = as fast as possible). `messageStart` is sent at once.
+
+Demo controls (`set_controls`, served at `/_emu/llm` by `routes.py`): the pacing above and a
+throttle that makes the next N calls fail with an in-stream `ThrottlingException` after some
+tokens. Every call is recorded (`calls`) with its wall-clock moments (received, first token,
+ended) and outcome, so a page can draw where the model's time went.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,12 @@ from .tokens import count_tokens, last_tool_result, last_user_text, prompt_text,
 log = logging.getLogger(__name__)
 
 _FRAGMENT = 16
+#: Recorded calls kept; older ones are forgotten so a long demo session stays bounded.
+MAX_CALLS = 1000
+#: The exception a throttle control injects (the in-stream spelling is derived from it).
+THROTTLE_CODE = "ThrottlingException"
+#: The wall clock of recorded moments (bound once: pacing tests replace the module's `time`).
+wall_clock = time.time
 #: Unpaced streams still hand the event loop back this often, so one long reply cannot starve it.
 _YIELD_EVERY = 64
 _OPENERS = ['You asked: "{topic}".', 'About "{topic}":', 'On "{topic}", briefly.', 'Regarding "{topic}":']
@@ -65,12 +77,62 @@ _FILLER = [
 
 @dataclass
 class Call:
-    """One request the fake received, for assertions: operation, model id, Converse request."""
+    """One request the fake received: operation, model id, Converse request, and what happened.
+
+    Times are wall-clock epoch seconds (`wall_clock`, the clock the invoker's records use):
+    when the request arrived, when the first token (delta) was handed out, when the call ended.
+    `outcome` is the stop reason, the error code, `cancelled` (the client went away) or None
+    while the call runs or hangs.
+    """
 
     operation: str
     model_id: str
     request: dict[str, Any]
     body: bytes | None = None
+    received_at: float = field(default_factory=lambda: wall_clock())
+    first_token_at: float | None = None
+    ended_at: float | None = None
+    outcome: str | None = None
+    output_tokens: int = 0
+    number: int = 0
+
+    def end(self, outcome: str) -> None:
+        """Record the call's end (the first end only)."""
+        if self.ended_at is None:
+            self.ended_at = wall_clock()
+            self.outcome = outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON view served on `/_emu/llm`: moments as millisecond ISO timestamps."""
+        metadata = self.request.get("requestMetadata")
+        return {
+            "number": self.number,
+            "operation": self.operation,
+            "modelId": self.model_id,
+            "messages": len(self.request.get("messages") or []),
+            "requestMetadata": dict(metadata) if isinstance(metadata, Mapping) else None,
+            "receivedAt": iso_ms(self.received_at),
+            "firstTokenAt": iso_ms(self.first_token_at),
+            "endedAt": iso_ms(self.ended_at),
+            "outcome": self.outcome,
+            "outputTokens": self.output_tokens,
+        }
+
+
+@dataclass
+class Throttle:
+    """The throttle control: the next `remaining` calls fail in the stream after `after_tokens` deltas."""
+
+    after_tokens: int
+    remaining: int
+
+
+def iso_ms(epoch_s: float | None) -> str | None:
+    """`2026-01-02T03:04:05.678Z` (milliseconds, truncated), as Lambda's and AppSync's timestamps read."""
+    if epoch_s is None:
+        return None
+    moment = datetime.fromtimestamp(int(epoch_s * 1000) / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -84,14 +146,16 @@ class _Plan:
     input_tokens: int
     seed: bytes = b""
     items: list[tuple[bool, Event]] = field(default_factory=list)
+    call: Call | None = None
 
 
 class FakeBackend(LLMBackend):
     """A fake Bedrock model. Settings: pacing (`first_token_ms`, `tps`) and a script file.
 
     Fixture-facing: `script(rules)`, `add_rule(...)`, `set_reply(...)`, `reset()`, the
-    `first_token_ms` / `tps` attributes, `calls` (requests received) and `active` (calls
-    still generating or hanging, for checking that cancellation cleaned up).
+    `first_token_ms` / `tps` attributes, `calls` (requests received, the newest `MAX_CALLS`)
+    and `active` (calls still generating or hanging, for checking that cancellation cleaned
+    up). Demo-facing: `controls()` and `set_controls(...)`.
     """
 
     kind = "fake"
@@ -108,6 +172,8 @@ class FakeBackend(LLMBackend):
         self.tps = tps
         self._initial_speed = (first_token_ms, tps)
         self.calls: list[Call] = []
+        self._numbered = itertools.count(1)
+        self.throttle: Throttle | None = None
         self._rules = [parse_rule(r) for r in rules]
         self._script_path = Path(script) if script is not None else None
         self._file = Script()
@@ -137,10 +203,40 @@ class FakeBackend(LLMBackend):
         return self.add_rule(reply=reply, **fields)
 
     def reset(self) -> None:
-        """Forget run-time rules and recorded calls; restore the initial pacing."""
+        """Forget run-time rules, the throttle and recorded calls; restore the initial pacing."""
         self._rules = []
         self.calls = []
+        self.throttle = None
         self.first_token_ms, self.tps = self._initial_speed
+
+    def controls(self) -> dict[str, Any]:
+        """The demo controls' current values: pacing (None = the script file's or 0) and throttle."""
+        throttle = self.throttle
+        return {
+            "firstTokenMs": self.first_token_ms,
+            "tps": self.tps,
+            "throttle": None
+            if throttle is None
+            else {"afterTokens": throttle.after_tokens, "remaining": throttle.remaining},
+        }
+
+    def set_controls(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply demo controls given in `controls()`'s shape; keys left out keep their value.
+
+        `firstTokenMs` (slow model) and `tps` (pacing) take a number >= 0 or null (back to the
+        script file's setting, else 0); `throttle` takes `{"afterTokens": n, "times": k}`
+        (the next k calls, default 1, fail with an in-stream ThrottlingException after n
+        deltas) or null. Raises `ValueError` naming what is wrong; nothing changes then.
+        """
+        unknown = set(changes) - {"firstTokenMs", "tps", "throttle"}
+        if unknown:
+            raise ValueError(f"unknown controls {sorted(unknown)}; known: firstTokenMs, tps, throttle")
+        pacing = {name: _number(changes[key], key) for key, name in _PACING.items() if key in changes}
+        throttle = _throttle(changes["throttle"]) if "throttle" in changes else self.throttle
+        for name, value in pacing.items():
+            setattr(self, name, value)
+        self.throttle = throttle
+        return self.controls()
 
     def _reload(self) -> None:
         assert self._script_path is not None
@@ -159,9 +255,30 @@ class FakeBackend(LLMBackend):
             raise BedrockError("InternalServerException", f"appsync-emu fake LLM script: {exc}", 500) from exc
         return self._file.rules
 
+    def _record(self, operation: str, model_id: str, request: Mapping[str, Any], body: bytes | None) -> Call:
+        call = Call(operation, model_id, dict(request), body, number=next(self._numbered))
+        self.calls.append(call)
+        if len(self.calls) > MAX_CALLS:
+            del self.calls[:-MAX_CALLS]
+        return call
+
+    def _throttle_fault(self) -> Fault | None:
+        """The throttle control's fault for this call, counting it down."""
+        throttle = self.throttle
+        if throttle is None:
+            return None
+        throttle.remaining -= 1
+        if throttle.remaining <= 0:
+            self.throttle = None
+        return Fault(code=THROTTLE_CODE, after_tokens=throttle.after_tokens)
+
     def _plan(self, operation: str, model_id: str, request: Mapping[str, Any], body: bytes | None = None) -> _Plan:
-        self.calls.append(Call(operation, model_id, dict(request), body))
-        _validate(model_id, request)
+        call = self._record(operation, model_id, request, body)
+        try:
+            _validate(model_id, request)
+        except BedrockError as exc:
+            call.end(exc.http_code)
+            raise
         rule = next((r for r in [*self._rules, *self._file_rules()] if r.matches(model_id, request)), None)
         if rule is not None:
             rule.used += 1
@@ -177,15 +294,17 @@ class FakeBackend(LLMBackend):
         max_tokens = config.get("maxTokens")
         if max_tokens is not None and len(text) + sum(len(c[2]) for c in calls) > int(max_tokens):
             text, calls, stop = text[: int(max_tokens)], [], "max_tokens"
+        fault = rule.fault if rule else None
         plan = _Plan(
             text=text,
             tools=calls,
             stop_reason=stop,
-            fault=rule.fault if rule else None,
+            fault=fault if fault is not None else self._throttle_fault(),
             first_token_s=self._setting(rule, "first_token_ms") / 1000.0,
             tps=self._setting(rule, "tps"),
             input_tokens=max(1, count_tokens(prompt_text(request))),
             seed=seed,
+            call=call,
         )
         plan.items = _items(plan)
         return plan
@@ -211,7 +330,10 @@ class FakeBackend(LLMBackend):
         if fault.code is None:
             await self._hang()
             return
-        raise BedrockError(fault.code, fault.text, fault.status)
+        error = BedrockError(fault.code, fault.text, fault.status)
+        if plan.call is not None:
+            plan.call.end(error.http_code)
+        raise error
 
     async def _hang(self) -> None:
         self._active += 1
@@ -231,6 +353,8 @@ class FakeBackend(LLMBackend):
 
     async def _events(self, plan: _Plan) -> EventStream:
         self._active += 1
+        call = plan.call
+        outcome = "cancelled"
         try:
             started = time.monotonic()
             yield {"messageStart": {"role": "assistant"}}
@@ -244,8 +368,13 @@ class FakeBackend(LLMBackend):
                     elif sent % _YIELD_EVERY == 0:
                         await asyncio.sleep(0)
                     sent += 1
+                    if call is not None:
+                        call.output_tokens = sent
+                        if call.first_token_at is None:
+                            call.first_token_at = wall_clock()
                 yield event
             await self._in_stream(plan.fault, sent, final=True)
+            outcome = plan.stop_reason
             yield {"messageStop": {"stopReason": plan.stop_reason}}
             usage = {
                 "inputTokens": plan.input_tokens,
@@ -254,8 +383,13 @@ class FakeBackend(LLMBackend):
             }
             latency = round((time.monotonic() - started) * 1000)
             yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency}}}
+        except BedrockError as exc:
+            outcome = exc.http_code
+            raise
         finally:
             self._active -= 1
+            if call is not None:
+                call.end(outcome)
 
     async def converse(self, model_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
         plan = self._plan("converse", model_id, request)
@@ -274,7 +408,7 @@ class FakeBackend(LLMBackend):
         native = parse_body(body)
         family = family_for(model_id, native)
         if isinstance(family, TitanEmbed):
-            self.calls.append(Call(operation, model_id, {}, body))
+            self._record(operation, model_id, {}, body).end("embedded")
             return family, native, None
         return family, native, self._plan(operation, model_id, family.to_converse(native), body)
 
@@ -322,6 +456,38 @@ async def _native_chunks(family: Family, ctx: NativeContext, events: EventStream
                 yield json.dumps(chunk, separators=(",", ":")).encode()
     finally:
         await events.aclose()
+
+
+_PACING = {"firstTokenMs": "first_token_ms", "tps": "tps"}
+
+
+def _number(value: Any, name: str) -> float | None:
+    """A control's number (>= 0) or None; bools and strings are refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a number >= 0 or null, got {value!r}")
+    return float(value)
+
+
+def _throttle(value: Any) -> Throttle | None:
+    """The throttle control from `{"afterTokens": n, "times": k}` (k defaults to 1), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f'throttle must be {{"afterTokens": n, "times": k}} or null, got {value!r}')
+    unknown = set(value) - {"afterTokens", "times"}
+    if unknown:
+        raise ValueError(f"unknown throttle keys {sorted(unknown)}; known: afterTokens, times")
+    if "afterTokens" not in value:
+        raise ValueError("throttle needs afterTokens: the number of tokens streamed before the ThrottlingException")
+    after, times = value["afterTokens"], value.get("times", 1)
+    for name, number in (("throttle.afterTokens", after), ("throttle.times", times)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {number!r}")
+    if times == 0:
+        return None
+    return Throttle(after_tokens=after, remaining=times)
 
 
 def _items(plan: _Plan) -> list[tuple[bool, Event]]:
