@@ -38,6 +38,10 @@ EXAMPLE = EXAMPLES / "genai-chat"
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"  # the template's default ModelId
 ON_CHUNK = "subscription S($c: ID!) { onChunk(conversationId: $c) { conversationId seq text done error __typename } }"
 ASK = "mutation A($c: ID!, $p: String!) { ask(conversationId: $c, prompt: $p) { conversationId status requestedAt } }"
+ASK_WITH_HISTORY = """mutation A($c: ID!, $p: String!, $h: [TurnInput!]) {
+  ask(conversationId: $c, prompt: $p, history: $h) { conversationId status requestedAt }
+}"""
+ON_CHUNK_WITH_MODEL = "subscription S($c: ID!) { onChunk(conversationId: $c) { seq text done error model } }"
 SEND_CHUNK = """mutation S($c: ID!, $seq: Int!, $text: String!, $done: Boolean!) {
   sendChunk(conversationId: $c, seq: $seq, text: $text, done: $done) { conversationId seq text done error }
 }"""
@@ -142,16 +146,25 @@ async def listen(chat_api: EmulatorHandle) -> AsyncIterator[Listen]:
             await asyncio.gather(listener.task, return_exceptions=True)
 
 
-async def ask(api: EmulatorHandle, conversation_id: str, prompt: str) -> dict[str, Any]:
+async def post_ask(
+    api: EmulatorHandle, conversation_id: str, prompt: str, history: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """POST `ask` (with `history` when given) with the API key; the response body."""
+    if history is None:
+        payload = {"query": ASK, "variables": {"c": conversation_id, "p": prompt}}
+    else:
+        payload = {"query": ASK_WITH_HISTORY, "variables": {"c": conversation_id, "p": prompt, "h": history}}
     async with httpx.AsyncClient() as client:
-        r = await client.post(
-            api.graphql_url,
-            json={"query": ASK, "variables": {"c": conversation_id, "p": prompt}},
-            headers={"x-api-key": api.api_key or ""},
-            timeout=10,
-        )
+        r = await client.post(api.graphql_url, json=payload, headers={"x-api-key": api.api_key or ""}, timeout=10)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
+    return body
+
+
+async def ask(
+    api: EmulatorHandle, conversation_id: str, prompt: str, history: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    body = await post_ask(api, conversation_id, prompt, history)
     assert "errors" not in body, body
     return body
 
@@ -269,3 +282,73 @@ async def test_a_model_failure_ends_the_answer_with_an_error_and_lambda_retries_
         assert attempt[-1]["done"] and "throttlingexception" in (attempt[-1]["error"] or "").lower(), attempt[-1]
         assert [c["error"] for c in attempt[:-1]] == [None] * (len(attempt) - 1)
     assert len(fake.calls) == 2, "Lambda should have retried the failed event once"
+
+
+async def test_earlier_turns_reach_the_model_as_converse_messages_and_chunks_name_the_model(
+    chat_api: EmulatorHandle, fake: FakeBackend, listen: Listen
+) -> None:
+    history = [
+        {"role": "user", "text": "What is AppSync?"},
+        {"role": "assistant", "text": "A managed **GraphQL** service."},
+        {"role": "user", "text": "And Lambda?"},
+        {"role": "assistant", "text": "Functions that run on demand."},
+    ]
+    listener = await listen("conv-turns")
+    body = await ask(chat_api, "conv-turns", "How do they work together?", history)
+    await listener.finished()
+
+    [call] = fake.calls
+    assert call.request["messages"] == [
+        *({"role": t["role"], "content": [{"text": t["text"]}]} for t in history),
+        {"role": "user", "content": [{"text": "How do they work together?"}]},
+    ]
+    requested_at = body["data"]["ask"]["requestedAt"]
+    assert call.request["requestMetadata"] == {"conversationId": "conv-turns", "requestedAt": requested_at}
+
+
+async def test_every_chunk_names_the_model_it_came_from(chat_api: EmulatorHandle, fake: FakeBackend) -> None:
+    host = chat_api.graphql_url.split("/")[2]
+    transport = AppSyncWebsocketsTransport(
+        url=chat_api.realtime_url, auth=AppSyncApiKeyAuthentication(host=host, api_key=chat_api.api_key or "")
+    )
+    chunks: list[dict[str, Any]] = []
+    async with Client(transport=transport) as session:
+        subscription = gql(ON_CHUNK_WITH_MODEL)
+        subscription.variable_values = {"c": "conv-model"}
+        before = chat_api.emulator.pubsub.count()
+        stream = session.subscribe(subscription)
+        first = asyncio.ensure_future(anext(stream))
+        while chat_api.emulator.pubsub.count() <= before:
+            assert not first.done(), first
+            await asyncio.sleep(0.01)
+        await ask(chat_api, "conv-model", "Which model is this?")
+        chunks.append((await asyncio.wait_for(first, ANSWER_TIMEOUT_S))["onChunk"])
+        while not chunks[-1]["done"]:
+            chunks.append((await asyncio.wait_for(anext(stream), ANSWER_TIMEOUT_S))["onChunk"])
+        await stream.aclose()
+    assert {c["model"] for c in chunks} == {MODEL_ID}
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ([{"role": "assistant", "text": "Hi"}], "history[0] must be a user turn: turns alternate, starting with user"),
+        ([{"role": "user", "text": "Hi"}], "history must end with an assistant turn: the prompt is the next user turn"),
+        (
+            [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "  "}],
+            "history[1] must not be blank",
+        ),
+        (
+            [{"role": "user", "text": "x"}, {"role": "assistant", "text": "y"}] * 21,
+            "history must have at most 40 turns",
+        ),
+    ],
+)
+async def test_a_history_converse_would_refuse_is_refused_by_ask(
+    chat_api: EmulatorHandle, fake: FakeBackend, history: list[dict[str, str]], message: str
+) -> None:
+    body = await post_ask(chat_api, "conv-bad", "Next?", history)
+    assert body["data"] == {"ask": None}
+    [error] = body["errors"]
+    assert (error["errorType"], error["message"]) == ("ValidationError", message)
+    assert fake.calls == [], "nothing was invoked"

@@ -1,14 +1,15 @@
 """Stream an Amazon Bedrock reply to AppSync subscribers, a batch of tokens at a time.
 
 AppSync invokes this function asynchronously (`invocationType: Event`) from the `ask` mutation
-with `{"conversationId", "prompt", "requestedAt"}`. The function calls Bedrock's ConverseStream
-API and publishes the reply through the IAM-only `sendChunk` mutation, signed with SigV4 using
-the function's own role. AppSync pushes every `sendChunk` to the `onChunk(conversationId)`
-subscribers over its WebSocket.
+with `{"conversationId", "prompt", "history", "requestedAt"}`: `history` is the conversation so
+far, `[{"role": "user" | "assistant", "text": ...}]`, oldest first. The function calls Bedrock's
+ConverseStream API with the history and the prompt as `messages` and publishes the reply through
+the IAM-only `sendChunk` mutation, signed with SigV4 using the function's own role. AppSync pushes
+every `sendChunk` to the `onChunk(conversationId)` subscribers over its WebSocket.
 
-Chunks are numbered from 0; the last one has `done: true`. If the model fails, the last chunk
-also carries `error`, and the exception is re-raised so that Lambda retries the event and, when
-retries are exhausted, sends it to the on-failure destination.
+Chunks are numbered from 0 and name the model; the last one has `done: true`. If the model fails,
+the last chunk also carries `error`, and the exception is re-raised so that Lambda retries the
+event and, when retries are exhausted, sends it to the on-failure destination.
 
 Environment:
     GRAPHQL_URL       the API's GraphQL endpoint (required)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -48,15 +50,18 @@ BATCH_MAX_MS = float(os.environ.get("BATCH_MAX_MS", "100"))
 PUBLISH_TIMEOUT_S = 10.0
 PUBLISH_ATTEMPTS = 3
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Bedrock's rule for requestMetadata values (shown in its invocation logs; the emulator's page matches on them).
+METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]{1,256}")
 
 SEND_CHUNK = """
-mutation SendChunk($conversationId: ID!, $seq: Int!, $text: String!, $done: Boolean!, $error: String) {
-  sendChunk(conversationId: $conversationId, seq: $seq, text: $text, done: $done, error: $error) {
+mutation SendChunk($conversationId: ID!, $seq: Int!, $text: String!, $done: Boolean!, $error: String, $model: String) {
+  sendChunk(conversationId: $conversationId, seq: $seq, text: $text, done: $done, error: $error, model: $model) {
     conversationId
     seq
     text
     done
     error
+    model
   }
 }
 """
@@ -137,6 +142,7 @@ class ChunkPublisher:
                 "text": text,
                 "done": done,
                 "error": error,
+                "model": MODEL_ID,
             }
         )
         logger.debug("published chunk %d (%d chars, done=%s)", self.seq, len(text), done)
@@ -145,13 +151,26 @@ class ChunkPublisher:
         self.last_publish = time.monotonic()
 
 
-def stream_reply(prompt: str, chunks: ChunkPublisher) -> dict[str, Any]:
-    """Stream the model's answer to `prompt` into `chunks`; return the stop reason and usage."""
+def converse_messages(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Converse `messages`: the earlier turns (the `ask` resolver checked that they alternate), then the prompt."""
+    turns = [*event.get("history", []), {"role": "user", "text": event["prompt"]}]
+    return [{"role": turn["role"], "content": [{"text": turn["text"]}]} for turn in turns]
+
+
+def request_metadata(event: dict[str, Any]) -> dict[str, str]:
+    """Tags for the model call: which conversation and which ask (values Bedrock cannot take are left out)."""
+    tags = {"conversationId": str(event["conversationId"]), "requestedAt": str(event.get("requestedAt", ""))}
+    return {key: value for key, value in tags.items() if METADATA_VALUE.fullmatch(value)}
+
+
+def stream_reply(event: dict[str, Any], chunks: ChunkPublisher) -> dict[str, Any]:
+    """Stream the model's answer to the ask `event` into `chunks`; return the stop reason and usage."""
     response = bedrock.converse_stream(
         modelId=MODEL_ID,
-        messages=[{"role": "user", "content": [{"text": prompt}]}],
+        messages=converse_messages(event),
         system=[{"text": SYSTEM_PROMPT}],
         inferenceConfig={"maxTokens": MAX_TOKENS},
+        requestMetadata=request_metadata(event),
     )
     summary: dict[str, Any] = {}
     for event in response["stream"]:
@@ -180,7 +199,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunks = ChunkPublisher(conversation_id)
     started = time.monotonic()
     try:
-        summary = stream_reply(event["prompt"], chunks)
+        summary = stream_reply(event, chunks)
     except PublishError:
         raise  # AppSync itself is failing: nothing more can be told to the subscribers
     except Exception as exc:

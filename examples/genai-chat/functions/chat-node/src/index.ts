@@ -2,18 +2,25 @@
 // TypeScript twin of ../chat/app.py, written the way AWS's AppSync + Bedrock samples write it.
 //
 // AppSync invokes this function asynchronously (`invocationType: 'Event'`) from the `ask`
-// mutation with `{conversationId, prompt, requestedAt}`. The function calls Bedrock's
-// ConverseStream API and publishes the reply through the IAM-only `sendChunk` mutation; AppSync
+// mutation with `{conversationId, prompt, history, requestedAt}` (`history`: the earlier turns,
+// oldest first). The function calls Bedrock's ConverseStream API with the history and the prompt
+// as `messages` and publishes the reply through the IAM-only `sendChunk` mutation; AppSync
 // pushes every `sendChunk` to the `onChunk(conversationId)` subscribers over its WebSocket.
-// Chunks are numbered from 0; the last has `done: true` (and `error` if the model failed, in
+// Chunks are numbered from 0 and name the model; the last has `done: true` (and `error` if the model failed, in
 // which case the error is thrown again so that Lambda retries the event).
-import { BedrockRuntimeClient, ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+import { BedrockRuntimeClient, ConverseStreamCommand, type Message } from "@aws-sdk/client-bedrock-runtime";
 import type { Context } from "aws-lambda";
 import { publish, PublishError } from "./publish";
+
+interface Turn {
+  role: "user" | "assistant";
+  text: string;
+}
 
 interface AskEvent {
   conversationId: string;
   prompt: string;
+  history?: Turn[];
   requestedAt: string;
 }
 
@@ -22,6 +29,20 @@ const MAX_TOKENS = Number(process.env.MAX_TOKENS ?? "1024");
 const SYSTEM_PROMPT = process.env.SYSTEM_PROMPT ?? "You are a helpful assistant. Answer clearly and concisely.";
 const BATCH_MAX_TOKENS = Number(process.env.BATCH_MAX_TOKENS ?? "20");
 const BATCH_MAX_MS = Number(process.env.BATCH_MAX_MS ?? "100");
+// Bedrock's rule for requestMetadata values (shown in its invocation logs; the emulator's page matches on them).
+const METADATA_VALUE = /^[a-zA-Z0-9\s:_@$#=/+,.-]{1,256}$/;
+
+/** Converse `messages`: the earlier turns (the `ask` resolver checked that they alternate), then the prompt. */
+function converseMessages(event: AskEvent): Message[] {
+  const turns: Turn[] = [...(event.history ?? []), { role: "user", text: event.prompt }];
+  return turns.map((turn) => ({ role: turn.role, content: [{ text: turn.text }] }));
+}
+
+/** Tags for the model call: which conversation and which ask (values Bedrock cannot take are left out). */
+function requestMetadata(event: AskEvent): Record<string, string> {
+  const tags: Record<string, string> = { conversationId: String(event.conversationId), requestedAt: String(event.requestedAt ?? "") };
+  return Object.fromEntries(Object.entries(tags).filter(([, value]) => METADATA_VALUE.test(value)));
+}
 
 // Created once per execution environment and reused by warm invocations.
 const bedrock = new BedrockRuntimeClient({});
@@ -47,7 +68,7 @@ class ChunkPublisher {
 
   private async send(done: boolean, error?: string): Promise<void> {
     const text = this.pending.join("");
-    await publish({ conversationId: this.conversationId, seq: this.seq, text, done, error: error ?? null });
+    await publish({ conversationId: this.conversationId, seq: this.seq, text, done, error: error ?? null, model: MODEL_ID });
     this.pending = [];
     this.seq += 1;
     this.lastPublish = Date.now();
@@ -55,7 +76,7 @@ class ChunkPublisher {
 }
 
 export const handler = async (event: AskEvent, context: Context) => {
-  const { conversationId, prompt } = event;
+  const { conversationId } = event;
   console.info(`answering conversation ${conversationId} with ${MODEL_ID} (request ${context.awsRequestId})`);
   const chunks = new ChunkPublisher(conversationId);
   const started = Date.now();
@@ -64,9 +85,10 @@ export const handler = async (event: AskEvent, context: Context) => {
     const response = await bedrock.send(
       new ConverseStreamCommand({
         modelId: MODEL_ID,
-        messages: [{ role: "user", content: [{ text: prompt }] }],
+        messages: converseMessages(event),
         system: [{ text: SYSTEM_PROMPT }],
         inferenceConfig: { maxTokens: MAX_TOKENS },
+        requestMetadata: requestMetadata(event),
       }),
     );
     for await (const item of response.stream ?? []) {

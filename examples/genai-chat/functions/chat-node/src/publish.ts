@@ -11,16 +11,18 @@ export interface Chunk {
   text: string;
   done: boolean;
   error?: string | null;
+  model?: string | null;
 }
 
 const SEND_CHUNK = /* GraphQL */ `
-  mutation SendChunk($conversationId: ID!, $seq: Int!, $text: String!, $done: Boolean!, $error: String) {
-    sendChunk(conversationId: $conversationId, seq: $seq, text: $text, done: $done, error: $error) {
+  mutation SendChunk($conversationId: ID!, $seq: Int!, $text: String!, $done: Boolean!, $error: String, $model: String) {
+    sendChunk(conversationId: $conversationId, seq: $seq, text: $text, done: $done, error: $error, model: $model) {
       conversationId
       seq
       text
       done
       error
+      model
     }
   }
 `;
