@@ -22,6 +22,7 @@ from . import limits
 from .auth.authorizer import Authorizer
 from .auth.directives import field_rules
 from .auth.issuers import Issuers
+from .auth.lambda_ import LambdaAuthorizer
 from .config.model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Project
 from .endpoints import UnservedAwsCalls
 from .engine.engine import Engine
@@ -162,6 +163,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         settings.iam_credentials,
         region=project.region,
         endpoints=endpoints,
+        lambda_authorizer=LambdaAuthorizer.for_project(project, services.lambdas),
     )
     origins = OriginPolicy(settings.allow_origins)
     realtime = RealtimeEndpoint(

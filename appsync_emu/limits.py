@@ -96,6 +96,12 @@ LAMBDA_THROTTLE_BACKOFF_S = (1.0, 300.0)
 LAMBDA_DEFAULT_CONCURRENCY = 64
 #: BatchInvoke batch size. AppSync: 0-2000.
 LAMBDA_MAX_BATCH_SIZE = 2000
+#: How long AppSync waits for a Lambda authorizer. AppSync: 10 s.
+LAMBDA_AUTHORIZER_TIMEOUT_S = 10.0
+#: Longest an authorizer's answer is cached (AuthorizerResultTtlInSeconds, ttlOverride). AppSync: 3600 s.
+LAMBDA_AUTHORIZER_MAX_TTL_S = 3600
+#: Authorizer answers kept at once (not an AppSync limit: our cache size; the oldest go first).
+LAMBDA_AUTHORIZER_CACHE_ENTRIES = 10_000
 
 # --- DynamoDB Streams event source mappings (Lambda's stream rules) ----------------------
 #: Records per batch when the mapping sets no BatchSize. Lambda: 100 (range 1-10,000).

@@ -69,6 +69,7 @@ def find_gaps(project: Project, endpoint_overrides: Mapping[str, str] | None = N
 
     `endpoint_overrides` (`--endpoint-override`, AWS host → local URL) count as served.
     """
+    from .auth.lambda_ import authorizer_gaps
     from .auth.modes import auth_gaps
     from .datasources import data_source_gaps
     from .datasources.http import endpoint_gaps
@@ -78,6 +79,7 @@ def find_gaps(project: Project, endpoint_overrides: Mapping[str, str] | None = N
     api = project.api
     gaps = [
         *auth_gaps(api),
+        *authorizer_gaps(project),
         *data_source_gaps(api, project),
         *endpoint_gaps(api, endpoint_overrides or {}),
         *resolver_runtime_gaps(api),

@@ -17,6 +17,7 @@ from ..config.model import DEFAULT_REGION, ApiKey, AuthMode, GraphQLApi, LocalEn
 from ..support import NOT_EMULATED
 from . import api_key, iam
 from .context import AuthContext, AuthError
+from .lambda_ import LambdaAuthorizer
 from .modes import MODES
 from .sigv4 import NO_AUTH_HEADER
 
@@ -37,6 +38,7 @@ class Authorizer:
         *,
         region: str = DEFAULT_REGION,
         endpoints: LocalEndpoints | None = None,
+        lambda_authorizer: LambdaAuthorizer | None = None,
     ) -> None:
         self.api = api
         self.modes = frozenset(api.auth_modes)
@@ -46,6 +48,8 @@ class Authorizer:
         self.region = region  # the API's: SigV4 credential scopes must name it
         #: This server's host:port forms, which a real-time header object's signed `host` must be.
         self.hosts = iam.endpoint_hosts(endpoints) if endpoints is not None else None
+        #: The API's Lambda authorizer (`auth/lambda_.py`); None when it has none the emulator can call.
+        self.lambda_authorizer = lambda_authorizer
 
     async def authorize(
         self,
@@ -80,6 +84,11 @@ class Authorizer:
                 now=self.clock(),
                 region=self.region,
                 hosts=self.hosts if iam_paths else None,  # real-time header objects come with iam_paths
+            )
+        if authorization and self.lambda_authorizer is not None:
+            connection = bool(iam_paths) and path.endswith("/connect")  # a real-time connection, not a start
+            return await self.lambda_authorizer.authorize(
+                authorization, headers, body, source_ip, connection=connection
             )
         if authorization:
             self._not_emulated([m for m in TOKEN_MODES if m in self.modes])

@@ -45,7 +45,11 @@ def field_rule(schema: GraphQLSchema, api: GraphQLApi, type_name: str, field_nam
 
 
 def field_rules(schema: GraphQLSchema, api: GraphQLApi) -> dict[tuple[str, str], FieldRule]:
-    """The rule of every object field that is narrower than "any mode of the API"."""
+    """The rule of every object field that is narrower than "any mode of the API".
+
+    With a Lambda authorizer every field keeps its rule: the guard is where
+    the authorizer's `deniedFields` are checked, and they may name any field.
+    """
     all_modes = frozenset(api.auth_modes)
     rules: dict[tuple[str, str], FieldRule] = {}
     for type_name, gql_type in schema.type_map.items():
@@ -53,7 +57,7 @@ def field_rules(schema: GraphQLSchema, api: GraphQLApi) -> dict[tuple[str, str],
             continue
         for field_name in gql_type.fields:
             rule = field_rule(schema, api, type_name, field_name)
-            if rule.modes >= all_modes and rule.cognito_groups is None:
+            if rule.modes >= all_modes and rule.cognito_groups is None and AuthMode.AWS_LAMBDA not in all_modes:
                 continue
             rules[(type_name, field_name)] = rule
     return rules

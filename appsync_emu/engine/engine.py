@@ -206,7 +206,8 @@ class Engine:
         field_name = node.name.value
         gql_field = sub_type.fields[field_name]
         rule = self.rules.get((sub_type.name, field_name))
-        if rule is not None and not rule.allows(auth):
+        denied = f"{sub_type.name}.{field_name}" in auth.denied_fields  # a Lambda authorizer's deniedFields
+        if (rule is not None and not rule.allows(auth)) or denied:
             err = unauthorized_field(field_name, sub_type.name)
             return [{"errorType": err.error_type, "message": err.message}]
         try:
