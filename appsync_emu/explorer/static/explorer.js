@@ -2,8 +2,10 @@
 // emulator serves (docs/DECISIONS.md, "The explorer").
 //
 // - The auth modes come from `GET /_emu/config`: each API key of the template, IAM signed in
-//   the browser with the emulator's credentials (aws4fetch, SigV4, service `appsync`), or
-//   "headers only" (whatever the Headers tab holds, e.g. a token for a Lambda authorizer).
+//   the browser with the emulator's credentials (aws4fetch, SigV4, service `appsync`), a token
+//   from the local issuer of each Cognito user pool or OIDC provider (`POST /_emu/token`, for the
+//   user and groups typed in the bar), or "headers only" (whatever the Headers tab holds, e.g. a
+//   token for a Lambda authorizer).
 // - Queries and mutations are POSTed to /graphql. Subscriptions use AppSync's real-time
 //   protocol, not graphql-ws: a WebSocket on /graphql/realtime offering the `graphql-ws` and
 //   `header-<base64url JSON>` subprotocols, `connection_init`, then `start` with the operation
@@ -20,6 +22,9 @@
   const bar = {
     api: document.getElementById('api'),
     auth: document.getElementById('auth'),
+    who: document.getElementById('who'),
+    user: document.getElementById('user'),
+    groups: document.getElementById('groups'),
     status: document.getElementById('status'),
   };
 
@@ -78,6 +83,37 @@
     };
   }
 
+  /** A JWT minted by the emulator's local issuer for `pool` (a Cognito pool id or an OIDC
+   *  provider's name), for the user and groups in the bar; kept until a minute before it expires. */
+  function tokenMode(id, pool, label) {
+    let cached = null;
+    async function token() {
+      const user = bar.user.value.trim() || 'alice';
+      const groups = bar.groups.value.split(',').map((g) => g.trim()).filter(Boolean);
+      const key = JSON.stringify([user, groups]);
+      if (cached && cached.key === key && cached.expires > Date.now() + 60_000) return cached.token;
+      const res = await fetch('/_emu/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user, groups, pool }),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(`POST /_emu/token answered ${res.status}: ${body.message || 'no message'}`);
+      // AppSync's docs name the ID token (it carries the user's attributes and custom claims).
+      cached = { key, token: body.idToken, expires: Date.now() + body.expiresIn * 1000 };
+      say(`token for ${user}${groups.length ? ' (' + groups.join(', ') + ')' : ''}`);
+      return cached.token;
+    }
+    return {
+      id,
+      label,
+      needsUser: true,
+      http: async () => ({ authorization: await token() }),
+      connect: async () => ({ host: HOST, Authorization: await token() }),
+      start: async () => ({ host: HOST, Authorization: await token() }),
+    };
+  }
+
   const headersOnlyMode = {
     id: 'headers',
     label: 'Headers tab only',
@@ -89,6 +125,12 @@
   function modesFor(config) {
     const modes = (config.apiKeys || []).map(apiKeyMode);
     if (config.iamCredentials) modes.push(iamMode(config.iamCredentials, config.region || 'us-east-1'));
+    for (const pool of config.userPools || []) {
+      modes.push(tokenMode(`user-pool:${pool.poolId}`, pool.poolId, `User pool ${pool.name}: a local token`));
+    }
+    for (const provider of config.oidcProviders || []) {
+      modes.push(tokenMode(`oidc:${provider.name}`, provider.name, `OIDC ${provider.name}: a local token`));
+    }
     modes.push(headersOnlyMode);
     return modes;
   }
@@ -234,7 +276,9 @@
   const DEFAULT_QUERY = `# This is the API your template describes, served by appsync-emu.
 #
 # Pick how requests are authorized in the bar above: an API key of the template,
-# IAM signed with the emulator's credentials, or only what the Headers tab holds.
+# IAM signed with the emulator's credentials, a token from the local issuer of a
+# user pool or OIDC provider (for the user and groups you type), or only what the
+# Headers tab holds.
 # The Docs button on the left browses the schema.
 #
 # Subscriptions use AppSync's real-time protocol: start one here, run a mutation
@@ -259,6 +303,8 @@
     );
     const params = new URLSearchParams(location.search);
     const wanted = params.get('auth') || localStorage.getItem(STORE);
+    if (params.has('user')) bar.user.value = params.get('user');
+    if (params.has('groups')) bar.groups.value = params.get('groups');
     const usable = modes.filter((m) => !m.disabled);
     const initial = usable.find((m) => m.id === wanted) || usable[0];
     bar.auth.value = initial.id;
@@ -273,6 +319,7 @@
     };
     const render = (mode) => {
       say(`auth: ${mode.label}`);
+      bar.who.hidden = !mode.needsUser;
       // A new fetcher makes GraphiQL fetch the schema again, with the new credentials.
       root.render(React.createElement(GraphiQL, { ...props, fetcher: fetcherFor(mode) }));
     };
