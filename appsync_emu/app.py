@@ -24,6 +24,7 @@ from .auth.directives import field_rules
 from .auth.issuers import Issuers
 from .auth.lambda_ import LambdaAuthorizer
 from .config.model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Project
+from .dashboard import dashboard_routes
 from .endpoints import UnservedAwsCalls
 from .engine.engine import Engine
 from .engine.projection import Projector
@@ -179,11 +180,20 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         stall_timeout_s=settings.subscriber_stall_timeout_s,
     )
     http = GraphQLHttpEndpoint(engine, authorizer, fanout_pending=realtime.flusher.has_pending)
+    observer = services.observer  # the live page at /_emu/ (dashboard/): each part reports to it
+    runner.observer = pubsub.observer = http.observer = observer
+    if services.invoker is not None:
+        services.invoker.observer = observer
     demo = project.template_path.parent / "demo"
     demo_dir = demo if settings.demo and demo.is_dir() else None
     routes: dict[tuple[str, str], ASGIApp] = {("http", "/graphql"): http}
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
-    starlette = Starlette(routes=extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials))
+    starlette = Starlette(
+        routes=[
+            *extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials),
+            *dashboard_routes(observer, origins),
+        ]
+    )
     # Where no route matched: an AWS SDK call for a service nothing serves answers NotEmulated.
     starlette.router.default = UnservedAwsCalls(starlette.router.not_found)
     fallback = EmulatorRoutesGuard(starlette, origins)

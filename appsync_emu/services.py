@@ -11,11 +11,12 @@ backend and the outbound client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .config.model import ConfigError, ConfigErrors, LocalEndpoints, Project
 from .endpoints import Credentials, EndpointRouter, Outbound, aws_service, sdk_env_names, served_endpoints
+from .observe import Observer
 from .settings import DEFAULT_SESSION_TOKEN, Settings
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class Services:
     invoker: AsyncInvoker | None = None
     streams: StreamPollers | None = None  # DynamoDB stream event source mappings
     dynamodb: DynamoDBService | None = None
+    observer: Observer = field(default_factory=Observer)  # the live page's record; kept across hot reloads
 
     @classmethod
     def build(cls, project: Project, endpoints: LocalEndpoints, settings: Settings) -> Services:

@@ -20,6 +20,7 @@ from graphql import GraphQLResolveInfo
 
 from .. import limits
 from ..datasources.base import DataSourceCall, DataSourceResult
+from ..observe import Observer
 from ..runtimes import is_pass_through, module_id
 from ..runtimes.base import HandlerResult, HandlerStatus, ResolverRuntime
 from ..support import NOT_EMULATED, Gap, GapKind, NotEmulatedError
@@ -115,6 +116,7 @@ class ResolverRunner:
     def __init__(self, env: dict[str, str], *, resolver_count_limit: int = limits.MAX_RESOLVERS_PER_REQUEST) -> None:
         self.env = env
         self.resolver_count_limit = resolver_count_limit
+        self.observer: Observer | None = None  # the live page's recorder (`app.build_emulator` sets it)
 
     def build_ctx(
         self, rc: RequestContext, source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]
@@ -177,6 +179,8 @@ class ResolverRunner:
             raise NotEmulatedError(step.not_emulated)
         assert step.handlers is not None
         result = await step.handlers.runtime.call(step.handlers.module_id, handler, ctx)  # type: ignore[arg-type]
+        if result.logs and self.observer is not None:
+            self.observer.resolver_log(step.name, handler, result.logs)
         ctx["stash"] = result.stash
         if result.args:
             ctx["arguments"] = result.args

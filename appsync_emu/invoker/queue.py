@@ -41,6 +41,7 @@ from ..lambdas.errors import (
 )
 from ..lambdas.results import InvokeResult
 from ..lambdas.service import LambdaService, encode_payload
+from ..observe import Observer
 from .destinations import DESTINATION_SERVICES, arn_service, detail_type
 from .journal import Entry, Journal, restore_final
 from .records import (
@@ -124,6 +125,7 @@ class AsyncInvoker:
         self._closing = False
         self._closed = False
         self._failure_file: IO[str] | None = None
+        self.observer: Observer | None = None  # the live page's recorder (`app.build_emulator` sets it)
 
     @property
     def settings(self) -> InvokerSettings:
@@ -280,6 +282,28 @@ class AsyncInvoker:
         for lane in self._lanes.values():
             loop.call_soon(self._pump, lane)
 
+    def _observe(self, inv: Invocation, **more: Any) -> None:
+        """Tell the live page where `inv` is now (`more`: an attempt that ended, or the final record)."""
+        observer = self.observer
+        if observer is None:
+            return
+        observer.invocation(
+            {
+                "requestId": inv.request_id,
+                "function": inv.function.function_name,
+                "state": inv.state.value,
+                "condition": inv.condition.value if inv.condition else None,
+                "invokeCount": inv.attempts,
+                "throttleCount": inv.throttles,
+                "enqueuedAt": round(inv.enqueued_at * 1000, 1),
+                "updatedAt": round((inv.updated_at or inv.enqueued_at) * 1000, 1),
+                "nextAttemptAt": round(inv.next_attempt_at * 1000, 1) if inv.next_attempt_at else None,
+                "source": inv.source,
+                "error": inv.error,
+                **more,
+            }
+        )
+
     def _lane(self, fn: LambdaFunction) -> _Lane:
         lane = self._lanes.get(fn.logical_id)
         if lane is None:
@@ -313,6 +337,7 @@ class AsyncInvoker:
         self._idle.clear()
         lane = self._lane(fn)
         lane.ready.append(inv)
+        self._observe(inv)
         if defer:
             asyncio.get_running_loop().call_soon(self._pump, lane)
         else:
@@ -358,6 +383,7 @@ class AsyncInvoker:
             lane.backoff = min(lane.backoff * 2, self._settings.throttle_backoff_s[1])
         if self._journal is not None:
             self._journal.update(inv)
+        self._observe(inv)
 
     def _unthrottle(self, lane: _Lane) -> None:
         lane.timer = None
@@ -371,6 +397,7 @@ class AsyncInvoker:
         inv.updated_at = self._settings.clock()
         inv.next_attempt_at = None
         inv.task = asyncio.get_running_loop().create_task(self._attempt(lane, inv))
+        self._observe(inv)
 
     async def _attempt(self, lane: _Lane, inv: Invocation) -> None:
         started = self._settings.clock()
@@ -412,6 +439,8 @@ class AsyncInvoker:
                 "errorMessage": result.error_message,
             }
         )
+        if self.observer is not None:
+            self._observe(inv, attempt={**inv.history[-1], "logs": result.logs})
         if result.function_error is None:
             self._finish(inv, State.SUCCEEDED, Condition.SUCCESS)
         elif inv.attempts > inv.function.async_config.maximum_retry_attempts:
@@ -431,6 +460,7 @@ class AsyncInvoker:
         inv.timer = asyncio.get_running_loop().call_later(delay, self._retry, inv)
         if self._journal is not None:
             self._journal.update(inv)
+        self._observe(inv)
         self._log.info(
             "%s %s: attempt %d failed (%s), retrying in %.3g s",
             inv.function.function_name,
@@ -449,6 +479,7 @@ class AsyncInvoker:
         inv.next_attempt_at = None
         lane = self._lane(inv.function)
         lane.ready.append(inv)
+        self._observe(inv)
         self._pump(lane)
 
     def _finish(
@@ -491,6 +522,8 @@ class AsyncInvoker:
                 inv.attempts,
                 _describe_error(inv),
             )
+        if self.observer is not None:
+            self._observe(inv, destinationRecord=inv.record, deliveries=inv.deliveries)
         if inv.payload_bytes > KEEP_PAYLOAD_BYTES:
             inv.body = None
             inv.record = {**inv.record, "requestPayload": None}

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from graphql import DocumentNode
 
 from .. import limits
+from ..observe import Observer
 from .filters import matches_arguments, matches_filter
 
 log = logging.getLogger("appsync_emu.pubsub")
@@ -64,6 +65,18 @@ class SubscriptionSpec:
 Projector = Callable[[SubscriptionSpec, Any], dict[str, Any]]
 
 
+def subscription_view(outbox: Outbox, sub_id: str, spec: SubscriptionSpec) -> dict[str, Any]:
+    """How the live page lists an open subscription (the connection's `label` when it has one)."""
+    return {
+        "id": sub_id,
+        "connection": getattr(outbox, "label", None),
+        "field": spec.field_name,
+        "operationName": spec.operation_name,
+        "arguments": spec.arguments,
+        "filtered": spec.filter is not None,
+    }
+
+
 @dataclass
 class _Group:
     spec: SubscriptionSpec
@@ -80,6 +93,7 @@ class PubSub:
         self._where: dict[tuple[int, str], tuple[str, str]] = {}  # member -> (field, group key)
         self.delivered = 0
         self.dropped_oversize = 0
+        self.observer: Observer | None = None  # the live page's recorder (`app.build_emulator` sets it)
 
     def add(self, outbox: Outbox, sub_id: str, spec: SubscriptionSpec) -> None:
         """Register a subscription; events published from now on reach it."""
@@ -92,6 +106,8 @@ class PubSub:
             group = groups[key] = _Group(spec)
         group.members[member] = (outbox, sub_id)
         self._where[member] = (spec.field_name, key)
+        if self.observer is not None:
+            self.observer.subscription_opened(member, subscription_view(outbox, sub_id, spec))
 
     def remove(self, outbox: Outbox, sub_id: str) -> None:
         """Unregister a subscription (idempotent)."""
@@ -99,6 +115,8 @@ class PubSub:
         where = self._where.pop(member, None)
         if where is None:
             return
+        if self.observer is not None:
+            self.observer.subscription_closed(member)
         field_name, key = where
         groups = self._by_field[field_name]
         group = groups[key]

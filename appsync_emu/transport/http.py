@@ -25,6 +25,7 @@ from .. import json_input, limits, logs
 from ..auth.authorizer import Authorizer
 from ..auth.context import AuthError
 from ..engine.engine import Engine, ExecutionOutcome
+from ..observe import Observer
 
 log = logging.getLogger("appsync_emu.request")
 
@@ -112,6 +113,7 @@ class GraphQLHttpEndpoint:
         self.authorizer = authorizer
         self.fanout_pending = fanout_pending
         self.max_body_bytes = max_body_bytes
+        self.observer: Observer | None = None  # the live page's recorder (`app.build_emulator` sets it)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -144,8 +146,14 @@ class GraphQLHttpEndpoint:
         if outcome.status == 200 and self.fanout_pending():
             await asyncio.sleep(0)
         await self._reply(send, outcome)
-        if log.isEnabledFor(logging.INFO):
-            _log_outcome(outcome, (time.perf_counter() - started) * 1000)
+        observer = self.observer
+        if observer is not None or log.isEnabledFor(logging.INFO):
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if observer is not None:
+                errors = outcome.body.get("errors")
+                observer.operation(outcome.operation, outcome.name, outcome.auth, outcome.status, elapsed_ms, errors)
+            if log.isEnabledFor(logging.INFO):
+                _log_outcome(outcome, elapsed_ms)
 
     async def _body(self, receive: Receive) -> bytes | None:
         """The whole body (None if the client left); past the size limit it drains the rest, then raises."""

@@ -220,6 +220,7 @@ class Outbox:
         self._flusher = flusher
         self._scheduled = False
         self._prefixes: dict[str, str] = {}
+        self.label: str | None = None  # `ws#N`: how the log and the live page name the connection
 
     def send_data(self, sub_id: str, payload_json: str) -> None:
         """Queue one `data` frame: the protocol's prefix for the subscription, the payload, `}`."""
@@ -472,6 +473,7 @@ class _Session:
             max_pending_bytes=endpoint.max_pending_bytes,
             stall_timeout_s=endpoint.stall_timeout_s,
         )
+        self.outbox.label = f"ws#{number}"
         self.auth: AuthContext | None = None
         self._reader: asyncio.Task[Any] | None = None
 

@@ -1,0 +1,88 @@
+// The emulator's live page (/_emu/) in a real headless Chromium: open it, wait until its feed is
+// live, start an Event invocation (the lambda fixture's startJob), wait until the page shows it
+// succeeded, open its details, save a screenshot, and print what the page showed as JSON lines
+// for the Python test (tests/integration/test_live_page.py) to check.
+//
+// usage: node live_page.mjs <page url> <graphql url> <api key> <job id> <screenshot path> [chromium executable]
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [pageUrl, graphqlUrl, apiKey, jobId, screenshot, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const START = 'mutation S($j: ID!, $t: String!) { startJob(jobId: $j, text: $t) { jobId resultWasNull } }';
+
+setTimeout(() => {
+  emit({ event: 'timeout' });
+  process.exit(3);
+}, 60_000).unref();
+
+// launch() starts Chromium with a fresh temporary profile (user-data-dir) and removes it on close.
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+let code = 1;
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.on('console', (msg) => emit({ event: 'console', type: msg.type(), text: msg.text() }));
+  page.on('pageerror', (err) => emit({ event: 'pageerror', text: String(err) }));
+  page.on('websocket', (ws) => emit({ event: 'socket', url: ws.url() }));
+
+  await page.goto(pageUrl);
+  await page.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
+  emit({ event: 'live' });
+
+  // The ask, from outside the page, as an app would send it.
+  const reply = await fetch(graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    body: JSON.stringify({ query: START, variables: { j: jobId, t: 'shown on the live page' } }),
+  });
+  emit({ event: 'mutation', status: reply.status, body: await reply.json() });
+
+  // Ours is the invocation whose destination record carries our job id (earlier tests' are listed too).
+  const ours = await page.waitForFunction(
+    (job) =>
+      [...document.querySelectorAll('li.inv[data-state="succeeded"], li.inv[data-state="failed"]')].find((li) =>
+        (li.querySelector('pre.record')?.textContent ?? '').includes(`"jobId": "${job}"`),
+      )?.dataset.requestId,
+    jobId,
+    { timeout: 30_000 },
+  );
+  const mine = `li.inv[data-request-id="${await ours.jsonValue()}"]`;
+  await page.click(`${mine} summary`);
+  await page.waitForSelector(`${mine} details[open]`, { timeout: 5_000 });
+  // The function's own mutation (signed with IAM) shows up among the operations too.
+  await page.waitForFunction(() => document.querySelectorAll('#operations tr[data-status]').length >= 2, null, { timeout: 15_000 });
+  const shown = await page.$eval(mine, (li) => ({
+    requestId: li.dataset.requestId,
+    state: li.dataset.state,
+    steps: li.dataset.steps,
+    logs: li.querySelector('pre.logs')?.textContent ?? '',
+    record: li.querySelector('pre.record')?.textContent ?? '',
+  }));
+  const operations = await page.$$eval('#operations tr[data-status]', (rows) => rows.length);
+  emit({ event: 'invocation', ...shown, operations });
+
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot, fullPage: true });
+  emit({ event: 'screenshot', path: screenshot });
+  code = shown.state === 'succeeded' ? 0 : 2;
+} catch (err) {
+  emit({ event: 'failure', error: String(err?.stack ?? err) });
+} finally {
+  await browser.close();
+}
+process.exit(code);
