@@ -19,10 +19,11 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
 from . import limits
-from .auth.authorizer import Authorizer
+from .auth.authorizer import Authorizer, jwt_modes
 from .auth.directives import field_rules
 from .auth.issuers import Issuers
 from .auth.lambda_ import LambdaAuthorizer
+from .auth.routes import describe_pools, issuer_routes
 from .config.model import AuthMode, ConfigError, ConfigErrors, GraphQLApi, LocalEndpoints, Project
 from .dashboard import dashboard_routes
 from .endpoints import UnservedAwsCalls
@@ -158,12 +159,18 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         introspection=api.introspection,
         query_depth_limit=api.query_depth_limit,
     )
+    issuers = Issuers.from_project(project, endpoints)
+    try:
+        token_modes = jwt_modes(api, issuers, jwks=settings.jwks, trust_unverified=settings.trust_unverified_tokens)
+    except ValueError as err:
+        raise ConfigErrors([ConfigError(f"--jwks: {err}")]) from None
     authorizer = Authorizer(
         api,
         {k.value: k for k in api.api_keys if k.value},
         settings.iam_credentials,
         region=project.region,
         endpoints=endpoints,
+        jwt_modes=token_modes,
         lambda_authorizer=LambdaAuthorizer.for_project(project, services.lambdas),
     )
     origins = OriginPolicy(settings.allow_origins)
@@ -190,7 +197,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
     starlette = Starlette(
         routes=[
-            *extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials),
+            *extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials, issuers),
             *dashboard_routes(observer, origins),
         ]
     )
@@ -209,7 +216,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
         services,
         gaps,
         demo_dir,
-        Issuers.from_project(project, endpoints),
+        issuers,
     )
 
 
@@ -219,6 +226,7 @@ def extra_routes(
     services: Services,
     demo_dir: Path | None,
     iam_credentials: dict[str, str],
+    issuers: Issuers | None = None,
 ) -> list[BaseRoute]:
     """Routes beyond AppSync's own: Bedrock Runtime's wire, `/_emu/*`, and the demo page."""
     from starlette.responses import JSONResponse
@@ -250,11 +258,14 @@ def extra_routes(
             "iamCredentials": iam,
             "bedrockUrl": endpoints.bedrock_url,
         }
+        if issuers is not None and len(issuers):
+            body["userPools"], body["oidcProviders"] = describe_pools(issuers)
         if services.dynamodb is not None:
             body["dynamodb"] = await dynamodb_config(services.dynamodb)
         return JSONResponse(body)
 
     routes.append(Route("/_emu/config", config))
+    routes.extend(issuer_routes(issuers or Issuers()))
     if demo_dir is not None:
         routes.append(Mount("/demo", app=StaticFiles(directory=demo_dir, html=True)))
     return routes

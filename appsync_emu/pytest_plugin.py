@@ -16,10 +16,10 @@ heavy until a fixture is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 
@@ -67,6 +67,20 @@ class EmulatorHandle:
     def fake_llm(self) -> Any:
         """The LLM backend behind the Bedrock endpoint (the fake one unless `llm="bedrock"`: `.set_reply(...)`)."""
         return self.emulator.services.llm
+
+    def token(
+        self,
+        user: str,
+        groups: Sequence[str] = (),
+        pool: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        expires_in: int = 3600,
+        token_use: Literal["id", "access"] = "id",
+    ) -> str:
+        """A JWT of the template's user pool (or of `pool`: a pool id, logical id or OIDC provider name)
+        that this emulator accepts, for the `Authorization` header (auth/issuers.py)."""
+        issuer = self.emulator.issuers.get(pool)
+        return issuer.mint(username=user, groups=groups, claims=claims, expires_in=expires_in, token_use=token_use)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the emulator's event loop (to touch its state safely), wait, and return what it returned.

@@ -79,6 +79,12 @@ class Settings:
     tls_keyfile: Path | None = None
     log_level: str = "info"
     demo: bool = True
+    #: `--jwks POOL=FILE`: a real user pool's (or OIDC provider's) JWKS, so that its tokens verify
+    #: (auth/cognito.py, auth/oidc.py); keyed by pool id, logical id or provider name.
+    jwks: dict[str, Path] = field(default_factory=dict)
+    #: `--trust-unverified-tokens`: accept a real pool's or provider's tokens without checking their
+    #: signature when no JWKS is given (the banner warns).
+    trust_unverified_tokens: bool = False
     #: Refuse to start when the template uses a data source type, resolver or function runtime, or
     #: auth mode the emulator does not run (by default those parts answer `NotEmulated`).
     strict: bool = False

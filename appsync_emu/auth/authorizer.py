@@ -11,19 +11,78 @@ through, never a bare 401.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config.model import DEFAULT_REGION, ApiKey, AuthMode, GraphQLApi, LocalEndpoints
+from ..config.model import DEFAULT_REGION, ApiKey, AuthMode, AuthProvider, GraphQLApi, LocalEndpoints
 from ..support import NOT_EMULATED
 from . import api_key, iam
+from .cognito import UserPoolMode, real_issuer_url
 from .context import AuthContext, AuthError
+from .issuers import Issuers, oidc_name
+from .jwts import UNPARSABLE, bare_token, load_jwks, peek
 from .lambda_ import LambdaAuthorizer
 from .modes import MODES
+from .oidc import OidcMode
 from .sigv4 import NO_AUTH_HEADER
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 NOT_AUTHORIZED = api_key.NOT_AUTHORIZED
 #: Modes whose credential is a token in the `Authorization` header.
 TOKEN_MODES = (AuthMode.AMAZON_COGNITO_USER_POOLS, AuthMode.OPENID_CONNECT, AuthMode.AWS_LAMBDA)
+
+
+def jwt_modes(
+    api: GraphQLApi,
+    issuers: Issuers,
+    *,
+    jwks: Mapping[str, Path] | None = None,
+    trust_unverified: bool = False,
+) -> list[UserPoolMode | OidcMode]:
+    """The API's user pool and OIDC providers, each with its local issuer and the real one's JWKS if given.
+
+    `jwks` maps a pool (logical id, pool id) or OIDC provider (name or configured Issuer) to a JWKS
+    file; a name that is none of them, or a file that is no JWKS, raises ValueError saying so.
+    """
+    by_url: dict[str, KeySet] = {}
+    for name, path in (jwks or {}).items():
+        oidc = [p for p in api_providers(api, AuthMode.OPENID_CONNECT) if p.settings.get("Issuer") == name]
+        issuer = None if oidc else issuers.get(name)
+        keys = load_jwks(path)
+        if oidc:
+            by_url[str(oidc[0].settings["Issuer"])] = keys
+        elif issuer is not None and issuer.pool_id is not None:
+            by_url[real_issuer_url(issuer.pool_id)] = keys
+        elif issuer is not None:
+            by_url[issuer.name] = keys
+    found: list[UserPoolMode | OidcMode] = []
+    for provider in api_providers(api, AuthMode.AMAZON_COGNITO_USER_POOLS):
+        pool_id = provider.settings.get("UserPoolId")
+        issuer = next((i for i in issuers if i.pool_id is not None and i.pool_id == pool_id), None)
+        if issuer is not None:
+            found.append(
+                UserPoolMode(
+                    provider.settings,
+                    issuer,
+                    jwks=by_url.get(real_issuer_url(issuer.pool_id or "")),
+                    trust_unverified=trust_unverified,
+                )
+            )
+    for provider in api_providers(api, AuthMode.OPENID_CONNECT):
+        configured = str(provider.settings.get("Issuer") or "")
+        issuer = next((i for i in issuers if i.pool_id is None and i.name == oidc_name(configured)), None)
+        if issuer is not None:
+            given = by_url.get(configured) or by_url.get(issuer.name)
+            found.append(OidcMode(provider.settings, issuer, jwks=given, trust_unverified=trust_unverified))
+    return found
+
+
+def api_providers(api: GraphQLApi, mode: AuthMode) -> list[AuthProvider]:
+    """The API's providers of one mode, the default first."""
+    return [p for p in (api.default_auth, *api.additional_auth) if p.mode is mode]
 
 
 class Authorizer:
@@ -38,6 +97,7 @@ class Authorizer:
         *,
         region: str = DEFAULT_REGION,
         endpoints: LocalEndpoints | None = None,
+        jwt_modes: Sequence[UserPoolMode | OidcMode] = (),
         lambda_authorizer: LambdaAuthorizer | None = None,
     ) -> None:
         self.api = api
@@ -48,6 +108,10 @@ class Authorizer:
         self.region = region  # the API's: SigV4 credential scopes must name it
         #: This server's host:port forms, which a real-time header object's signed `host` must be.
         self.hosts = iam.endpoint_hosts(endpoints) if endpoints is not None else None
+        #: The user pool and OIDC modes by the `iss` of the tokens they verify (`build_jwt_modes`).
+        self.jwt_by_issuer: dict[str, UserPoolMode | OidcMode] = {
+            url: jwt_mode for jwt_mode in jwt_modes for url in jwt_mode.issuer_urls
+        }
         #: The API's Lambda authorizer (`auth/lambda_.py`); None when it has none the emulator can call.
         self.lambda_authorizer = lambda_authorizer
 
@@ -85,6 +149,13 @@ class Authorizer:
                 region=self.region,
                 hosts=self.hosts if iam_paths else None,  # real-time header objects come with iam_paths
             )
+        if authorization and self.jwt_by_issuer:
+            # A JWT goes to the user pool or OIDC provider that issued it (its `iss`); any other token
+            # to the Lambda authorizer when there is one (docs/DECISIONS.md).
+            token = bare_token(authorization)
+            peeked = peek(token)
+            if peeked is not None and (jwt_mode := self.jwt_by_issuer.get(peeked.issuer or "")) is not None:
+                return jwt_mode.authorize(token, peeked, headers, source_ip, self.clock())
         if authorization and self.lambda_authorizer is not None:
             connection = bool(iam_paths) and path.endswith("/connect")  # a real-time connection, not a start
             return await self.lambda_authorizer.authorize(
@@ -92,7 +163,8 @@ class Authorizer:
             )
         if authorization:
             self._not_emulated([m for m in TOKEN_MODES if m in self.modes])
-            raise AuthError(401, "UnauthorizedException", NOT_AUTHORIZED)
+            unparsable = self.jwt_by_issuer and peek(bare_token(authorization)) is None
+            raise AuthError(401, "UnauthorizedException", UNPARSABLE if unparsable else NOT_AUTHORIZED)
         default = self.api.default_auth.mode
         self._not_emulated([default] if default not in MODES else [])
         if default is AuthMode.API_KEY:

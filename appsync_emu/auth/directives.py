@@ -32,14 +32,21 @@ class FieldRule:
 
 
 def field_rule(schema: GraphQLSchema, api: GraphQLApi, type_name: str, field_name: str) -> FieldRule:
-    """The effective rule of one field; `@aws_auth` counts only on Cognito-only APIs."""
+    """The effective rule of one field; `@aws_auth` counts only on Cognito-only APIs.
+
+    A Cognito-only API whose user pool's `DefaultAction` is DENY opens to its users only the fields
+    a directive (`@aws_auth` or `@aws_cognito_user_pools`) names; the others are denied (docs/DECISIONS.md).
+    """
     found = auth_directives(schema, type_name, field_name)
     modes = set(found.modes)
     groups = found.cognito_groups
-    if found.aws_auth and set(api.auth_modes) == {AuthMode.AMAZON_COGNITO_USER_POOLS}:
+    cognito_only = set(api.auth_modes) == {AuthMode.AMAZON_COGNITO_USER_POOLS}
+    if found.aws_auth and cognito_only:
         modes.add(AuthMode.AMAZON_COGNITO_USER_POOLS)
         groups = found.aws_auth_groups
     if not modes:
+        if cognito_only and str(api.default_auth.settings.get("DefaultAction") or "ALLOW").upper() == "DENY":
+            return FieldRule(frozenset())
         return FieldRule(frozenset({api.default_auth.mode}))
     return FieldRule(frozenset(modes), frozenset(groups) if groups is not None else None)
 

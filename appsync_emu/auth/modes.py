@@ -12,7 +12,13 @@ from ..config.model import AuthMode, GraphQLApi
 from ..support import Gap, GapKind
 
 #: Checked modes → their module in this package.
-MODES = {AuthMode.API_KEY: "api_key", AuthMode.AWS_IAM: "iam", AuthMode.AWS_LAMBDA: "lambda_"}
+MODES = {
+    AuthMode.API_KEY: "api_key",
+    AuthMode.AWS_IAM: "iam",
+    AuthMode.AMAZON_COGNITO_USER_POOLS: "cognito",
+    AuthMode.OPENID_CONNECT: "oidc",
+    AuthMode.AWS_LAMBDA: "lambda_",
+}
 
 
 def auth_gaps(api: GraphQLApi) -> list[Gap]:
