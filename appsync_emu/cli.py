@@ -53,6 +53,32 @@ def _add_template(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_jwks(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jwks",
+        action="append",
+        default=[],
+        metavar="POOL=FILE",
+        help="verify tokens of a real user pool (pool id or logical id) or OIDC provider (name or Issuer) "
+        "against this JWKS file (repeatable); without it such tokens are refused",
+    )
+    p.add_argument(
+        "--trust-unverified-tokens",
+        action="store_true",
+        help="accept tokens of a real pool or OIDC provider without a JWKS, unverified (the banner warns)",
+    )
+
+
+def _parse_jwks(items: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise ValueError(f"--jwks: expected POOL=FILE, got {item!r}")
+        out[name] = Path(file).expanduser()
+    return out
+
+
 def _parse_overrides(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -165,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --dynamodb-endpoint: create the template's tables that are missing there",
     )
+    _add_jwks(serve)
     serve.add_argument(
         "--strict",
         action="store_true",
@@ -173,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="load everything and report every problem with file and line")
     _add_template(validate)
+    _add_jwks(validate)
 
     init = sub.add_parser("init", help="copy a bundled example app into a folder, to serve and change")
     init.add_argument("example", nargs="?", help="the example's name (omit to list them)")
@@ -185,6 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument(
         "packages", nargs="*", metavar="PACKAGE", help="@aws-sdk/* or @smithy/* packages (default: the common clients)"
+    )
+
+    token = sub.add_parser(
+        "token",
+        help="print a JWT of the template's user pool (or OIDC provider) that the emulator accepts, "
+        "without a running server",
+    )
+    _add_template(token)
+    token.add_argument("--user", required=True, help="the username (cognito:username; sub is stable per user)")
+    token.add_argument("--groups", default="", metavar="G1,G2", help="cognito:groups, comma-separated")
+    token.add_argument("--pool", default=None, metavar="NAME", help="pool logical id or id, or OIDC provider name")
+    token.add_argument("--claims", default=None, metavar="JSON", help='extra claims, e.g. \'{"email": "a@b.c"}\'')
+    token.add_argument("--expires-in", type=int, default=3600, metavar="S", help="lifetime in seconds (default 3600)")
+    token.add_argument("--token-use", choices=("id", "access"), default="id", help="an ID (default) or access token")
+    token.add_argument(
+        "--url",
+        default="http://127.0.0.1:4000",
+        help="the emulator's base URL, which the issuer URL (`iss`) contains (default http://127.0.0.1:4000)",
     )
 
     inv = sub.add_parser("invocations", help="list asynchronous Lambda invocations of a running emulator")
@@ -215,6 +261,8 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         dynamodb_seed=args.dynamodb_seed,
         dynamodb_endpoint=args.dynamodb_endpoint,
         dynamodb_create_tables=args.dynamodb_create_tables,
+        jwks=_parse_jwks(args.jwks),
+        trust_unverified_tokens=args.trust_unverified_tokens,
     )
     if settings.dynamodb_create_tables and not settings.dynamodb_endpoint:
         raise ValueError("--dynamodb-create-tables needs --dynamodb-endpoint (the embedded engine always creates them)")
@@ -343,6 +391,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"warning: {w}")
     errors = report.problems + report.code_problems + report.gaps
+    try:
+        errors += _check_jwks(args.path, _parse_jwks(args.jwks)) if args.jwks and not report.problems else []
+    except ValueError as err:
+        errors.append(str(err))
     for p in errors:
         print(f"error: {p}")
     if errors:
@@ -350,6 +402,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     print("ok: template, schema and resolver code load, and everything they use is emulated")
     return 0
+
+
+def _check_jwks(path: Path, jwks: dict[str, Path]) -> list[str]:
+    """`--jwks` names the API's pools or providers and its files are JWKS: else the problems."""
+    from .auth.authorizer import jwt_modes
+    from .auth.issuers import Issuers
+    from .config.loader import load_project
+    from .config.model import LocalEndpoints
+
+    endpoints = LocalEndpoints("127.0.0.1", 4000)
+    project = load_project(path, endpoints)
+    try:
+        jwt_modes(project.api, Issuers.from_project(project, endpoints), jwks=jwks)
+    except ValueError as err:
+        return [f"--jwks: {err}"]
+    return []
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -392,6 +460,48 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Mint a token offline with this machine's signing key, as the server for `--url` will verify it."""
+    import json
+    from urllib.parse import urlsplit
+
+    from .auth.issuers import Issuers
+    from .config.loader import load_project
+    from .config.model import ConfigErrors, LocalEndpoints
+    from .logs import configure
+
+    configure("error")
+    url = urlsplit(args.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return _fail(f"--url: expected http(s)://HOST:PORT, got {args.url!r}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    try:
+        claims = json.loads(args.claims) if args.claims else {}
+    except json.JSONDecodeError as err:
+        return _fail(f"--claims is not JSON: {err}")
+    if not isinstance(claims, dict):
+        return _fail("--claims must be a JSON object")
+    stack_error = _choose_stack(args)
+    if stack_error:
+        return _fail(stack_error)
+    endpoints = LocalEndpoints(host, port, url.scheme)
+    try:
+        project = load_project(args.path, endpoints, parameter_overrides=_parse_overrides(args.parameter_overrides))
+        issuer = Issuers.from_project(project, endpoints).get(args.pool)
+    except ConfigErrors as errs:
+        return _fail("; ".join(str(e) for e in errs.errors))
+    except ValueError as err:
+        return _fail(str(err))
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+    print(
+        issuer.mint(
+            username=args.user, groups=groups, claims=claims, expires_in=args.expires_in, token_use=args.token_use
+        )
+    )
+    return 0
+
+
 def cmd_invocations(args: argparse.Namespace) -> int:
     from .invoker.cli import run_invocations_command
 
@@ -406,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         "init": cmd_init,
         "prepare": cmd_prepare,
         "invocations": cmd_invocations,
+        "token": cmd_token,
     }
     return handlers[args.command](args)
 

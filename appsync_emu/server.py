@@ -126,7 +126,14 @@ def try_it(emulator: Emulator) -> str:
         token = SESSION_TOKENS.get(access_key)
         signed = f"--aws-sigv4 'aws:amz:{emulator.project.region}:appsync' --user '{access_key}:{secret}'"
         return f"{base} {signed}" + (f" -H 'x-amz-security-token: {token}'" if token else "")
-    return f"{base}  # add the credential of {emulator.api.default_auth.mode.value}, which is not emulated yet"
+    if len(emulator.issuers) and emulator.api.default_auth.mode in (
+        AuthMode.AMAZON_COGNITO_USER_POOLS,
+        AuthMode.OPENID_CONNECT,
+    ):
+        template = shlex.quote(str(emulator.project.template_path))
+        token = f"appsync-emu token --user alice --url {emulator.endpoints.base_url} {template}"
+        return f'{base} -H "authorization: $({token})"'
+    return f"{base}  # add the credential of {emulator.api.default_auth.mode.value}"
 
 
 def banner(emulator: Emulator) -> str:
@@ -143,6 +150,7 @@ def banner(emulator: Emulator) -> str:
         for key in api.api_keys:
             if key.value:
                 lines.append(f"  API key:   {key.value}  ({key.logical_id})")
+    lines.extend(issuer_lines(emulator))
     if emulator.project.functions:
         lines.append(f"  Bedrock Runtime endpoint: {ep.bedrock_url}")
     dynamodb = emulator.services.dynamodb
@@ -159,6 +167,24 @@ def banner(emulator: Emulator) -> str:
     lines.append(f"  Try it: {try_it(emulator)}")
     lines.append("  Ctrl+C to stop.")
     return "\n".join(lines)
+
+
+def issuer_lines(emulator: Emulator) -> list[str]:
+    """The banner's token issuers (auth/issuers.py): each pool's and OIDC provider's issuer URL, how to get a token."""
+    issuers = list(emulator.issuers)
+    if not issuers:
+        return []
+    lines = ["  Tokens:    appsync-emu token --user NAME [--groups G] [--pool NAME] TEMPLATE, or POST /_emu/token"]
+    for issuer in issuers:
+        what = f"pool {issuer.name} {issuer.pool_id}" if issuer.pool_id else f"OIDC {issuer.name}"
+        clients = f"  (client ids: {', '.join(issuer.client_ids)})" if issuer.client_ids else ""
+        lines.append(f"    {what}: issuer {issuer.url}{clients}")
+    if emulator.settings.trust_unverified_tokens:
+        lines.append(
+            "  WARNING: --trust-unverified-tokens: tokens of real user pools and OIDC providers are accepted "
+            "WITHOUT checking their signature"
+        )
+    return lines
 
 
 class _Server(uvicorn.Server):
