@@ -49,7 +49,8 @@ def test_validate_names_each_part_with_file_line_and_resource_and_fails() -> Non
         f"{template}:{line_of('  Events:')} (Events): data source events uses data source type AMAZON_EVENTBRIDGE",
         f"{template}:{line_of('  RubyFunction:')} (RubyFunction): function gaps-RubyFunction uses function runtime "
         "ruby3.3",
-        "(Api): API gaps uses auth mode AMAZON_COGNITO_USER_POOLS",
+        "(Api): API gaps uses auth mode AWS_LAMBDA with authorizer function "
+        "arn:aws:lambda:us-east-1:123456789012:function:authorizer-elsewhere (outside the template)",
         "data source outside uses data source type AWS_LAMBDA with function "
         "arn:aws:lambda:us-east-1:123456789012:function:deployed-elsewhere (outside the template)",
     ]
@@ -67,7 +68,7 @@ def test_the_banner_lists_what_is_not_emulated(api: EmulatorHandle) -> None:
     section = text.split("Not emulated", 1)[1].split("appsync-emu: ready on", 1)[0]
     for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3"):
         assert name in section, name
-    assert "AMAZON_COGNITO_USER_POOLS" in section and "caching is not emulated (left out)" in section
+    assert "authorizer-elsewhere" in section and "caching is not emulated (left out)" in section
 
 
 def test_fields_that_reach_a_missing_part_answer_not_emulated_and_the_rest_serves(
@@ -95,7 +96,7 @@ def test_a_token_for_an_auth_mode_not_emulated_is_refused_naming_it(api: Emulato
     r = httpx.post(api.graphql_url, json={"query": "{ ok }"}, headers=token, timeout=10)
     assert r.status_code == 401
     (error,) = r.json()["errors"]
-    assert error["errorType"] == "NotEmulated" and "AMAZON_COGNITO_USER_POOLS" in error["message"]
+    assert error["errorType"] == "NotEmulated" and "authorizer-elsewhere" in error["message"]
     assert r.headers["x-amzn-ErrorType"] == "NotEmulated"
 
 
@@ -111,12 +112,12 @@ async def test_subscribing_through_a_resolver_on_a_missing_data_source_is_refuse
     await client.close()
 
 
-async def test_a_cognito_token_on_the_socket_is_refused_naming_the_mode(api: EmulatorHandle) -> None:
+async def test_a_token_on_the_socket_is_refused_naming_the_authorizer(api: EmulatorHandle) -> None:
     client = await RawClient.open(api, header={"Authorization": "eyJraWQiOiJ0b2tlbiJ9.e30.c2ln", "host": "x"})
     frame = await client.init()
     assert frame["type"] == "connection_error"
     (error,) = frame["payload"]["errors"]
-    assert error["errorType"] == "NotEmulated" and "AMAZON_COGNITO_USER_POOLS" in error["message"]
+    assert error["errorType"] == "NotEmulated" and "authorizer-elsewhere" in error["message"]
     await client.close()
 
 
@@ -125,7 +126,7 @@ def test_strict_refuses_to_start_and_lists_every_part() -> None:
         start_emulator(GAPS, strict=True)
     messages = "\n".join(str(e) for e in caught.value.errors)
     assert len(caught.value.errors) == 6
-    for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3", "COGNITO"):
+    for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3", "authorizer-elsewhere"):
         assert name in messages
 
 
