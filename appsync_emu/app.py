@@ -204,6 +204,11 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     # Where no route matched: an AWS SDK call for a service nothing serves answers NotEmulated.
     starlette.router.default = UnservedAwsCalls(starlette.router.not_found)
     fallback = EmulatorRoutesGuard(starlette, origins)
+    from .explorer import for_browsers
+
+    # A browser's page load of `/` or `/graphql` gets the explorer; API clients, AppSync's answers.
+    routes[("http", "/graphql")] = for_browsers(http)
+    routes[("http", "/")] = for_browsers(fallback)
     return Emulator(
         project,
         endpoints,
@@ -256,6 +261,7 @@ def extra_routes(
             "realtimeUrl": endpoints.realtime_url,
             "apiKeys": keys,
             "iamCredentials": iam,
+            "region": project.region,  # what SigV4 signs for (the explorer's IAM mode)
             "bedrockUrl": endpoints.bedrock_url,
         }
         if issuers is not None and len(issuers):
@@ -265,6 +271,9 @@ def extra_routes(
         return JSONResponse(body)
 
     routes.append(Route("/_emu/config", config))
+    from .explorer import asset_routes
+
+    routes.append(asset_routes())
     routes.extend(issuer_routes(issuers or Issuers()))
     if demo_dir is not None:
         routes.append(Mount("/demo", app=StaticFiles(directory=demo_dir, html=True)))
