@@ -1,4 +1,5 @@
-// GenAI chat over AppSync, in plain browser JavaScript: no build step, no libraries.
+// GenAI chat over AppSync, in plain browser JavaScript: no build step. Markdown is rendered by the
+// vendored `marked` and made safe by the vendored `DOMPurify` (vendor/, with their licences).
 //
 // Where the API is: `?graphqlUrl=…&realtimeUrl=…&apiKey=…` (for a deployed API), otherwise the
 // emulator's `/_emu/config` ({graphqlUrl, realtimeUrl, apiKeys}) on the server that serves the page.
@@ -7,17 +8,35 @@
 // `header-<base64url>` WebSocket subprotocol, then connection_init → connection_ack, start (with
 // `payload.data` as a JSON *string* and the same header object in `extensions.authorization`)
 // → start_ack, data frames, and `ka` keep-alives.
+//
+// The conversation: the page keeps the completed turns and sends them with each `ask` as
+// `history`; the function passes them to Bedrock's Converse as `messages`.
+//
+// The timeline under each answer: moments the page sees itself (ask sent, ask answered, each
+// chunk's arrival) and, when appsync-emu serves the page, the server's own records of the same
+// ask: the resolver's `requestedAt`, the async invocation's record (`/_emu/invocations`: queued,
+// each attempt's start and end, retries) and the fake model's calls (`/_emu/llm`: request
+// received, first token, in-stream errors), found by the `requestMetadata` the function tags its
+// model call with. Every event carries its wall-clock time and the list is drawn in time order.
 'use strict';
 
 (() => {
   const SUBSCRIPTION = `subscription OnChunk($conversationId: ID!) {
-  onChunk(conversationId: $conversationId) { conversationId seq text done error }
+  onChunk(conversationId: $conversationId) { conversationId seq text done error model }
 }`;
-  const ASK = `mutation Ask($conversationId: ID!, $prompt: String!) {
-  ask(conversationId: $conversationId, prompt: $prompt) { conversationId status requestedAt }
+  const ASK = `mutation Ask($conversationId: ID!, $prompt: String!, $history: [TurnInput!]) {
+  ask(conversationId: $conversationId, prompt: $prompt, history: $history) { conversationId status requestedAt }
 }`;
   /** Give up on an answer when nothing arrives for this long (the function's timeout is 120 s). */
   const REPLY_SILENCE_MS = 150_000;
+  /** Earlier turns sent with an ask, newest kept (the `ask` resolver accepts at most 40). */
+  const MAX_HISTORY_TURNS = 40;
+  /** How often the server's records are read again while an answer settles or waits for a retry. */
+  const SYNC_EVERY_MS = 200;
+  /** Reads of the server's records after an answer ends, before the timeline is drawn as it is. */
+  const SETTLE_TRIES = 50;
+  /** Converse stop reasons: a model call that ended with anything else failed. */
+  const STOP_REASONS = new Set(['end_turn', 'tool_use', 'max_tokens', 'stop_sequence', 'guardrail_intervened', 'content_filtered']);
 
   const $ = (id) => document.getElementById(id);
   const form = $('ask-form');
@@ -42,6 +61,40 @@
     statusLine.dataset.kind = kind;
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function clockTime(epochMs) {
+    return new Date(epochMs).toLocaleTimeString([], { hour12: false });
+  }
+
+  /**
+   * What sanitising removes beyond DOMPurify's defaults (scripts, event handlers, javascript: URLs):
+   * images, which would load any URL a reply names (a way to leak the conversation), styles and forms.
+   */
+  const SANITIZE = {
+    FORBID_TAGS: ['img', 'picture', 'video', 'audio', 'source', 'style', 'form', 'input', 'button', 'textarea', 'select'],
+    FORBID_ATTR: ['style', 'srcset'],
+  };
+
+  /** Markdown → HTML with nothing that can run or fetch: the reply is the model's, not ours. */
+  function renderMarkdown(element, text) {
+    if (!window.marked || !window.DOMPurify) {
+      element.textContent = text; // the vendored scripts did not load: show the text as it is
+      return;
+    }
+    element.innerHTML = window.DOMPurify.sanitize(window.marked.parse(text, { gfm: true, breaks: false }), SANITIZE);
+  }
+
+  if (window.DOMPurify) {
+    // Links in answers open outside the chat and cannot reach back into it.
+    window.DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+      if (node.tagName === 'A') {
+        node.setAttribute('target', '_blank');
+        node.setAttribute('rel', 'noopener noreferrer');
+      }
+    });
+  }
+
   /** AppSync's rule: *.appsync-api.* → *.appsync-realtime-api.*; a custom domain adds /realtime. */
   function realtimeUrlFor(graphqlUrl) {
     const url = new URL(graphqlUrl);
@@ -59,6 +112,7 @@
     let graphqlUrl = params.get('graphqlUrl');
     let realtimeUrl = params.get('realtimeUrl');
     let apiKey = params.get('apiKey');
+    let emulator = false;
     if (!graphqlUrl || !apiKey) {
       let config;
       try {
@@ -74,11 +128,53 @@
       graphqlUrl = graphqlUrl || config.graphqlUrl;
       realtimeUrl = realtimeUrl || config.realtimeUrl;
       apiKey = apiKey || (config.apiKeys || [])[0];
+      emulator = true;
     }
     if (!graphqlUrl || !apiKey) throw new Error('the API has no GraphQL URL or no API key');
     realtimeUrl = realtimeUrl || realtimeUrlFor(graphqlUrl);
-    return { graphqlUrl, realtimeUrl, apiKey, host: new URL(graphqlUrl).host };
+    return { graphqlUrl, realtimeUrl, apiKey, host: new URL(graphqlUrl).host, emulator };
   }
+
+  /** appsync-emu's own endpoints (`/_emu/…`) on the server that serves the page. */
+  const emu = {
+    async get(path) {
+      try {
+        const response = await fetch(path, { headers: { accept: 'application/json' } });
+        return response.ok ? await response.json() : null;
+      } catch {
+        return null;
+      }
+    },
+    llm() {
+      return this.get('/_emu/llm?limit=200');
+    },
+    async setControls(changes) {
+      const response = await fetch('/_emu/llm', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(changes),
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+      return body;
+    },
+    /** This ask's async invocation: its event carries the conversation id and the resolver's requestedAt. */
+    async invocation(conversationId, requestedAt) {
+      const records = (await this.get('/_emu/invocations?limit=200')) || [];
+      return (
+        records.find(
+          (r) => r.requestPayload?.conversationId === conversationId && r.requestPayload?.requestedAt === requestedAt,
+        ) || null
+      );
+    },
+    /** The fake model's calls for this ask: the function tags each with requestMetadata. */
+    async modelCalls(conversationId, requestedAt) {
+      const info = await this.llm();
+      return (info?.calls || []).filter(
+        (c) => c.requestMetadata?.conversationId === conversationId && c.requestMetadata?.requestedAt === requestedAt,
+      );
+    },
+  };
 
   /** One AppSync subscription on its own socket, reconnecting (and re-subscribing) when it drops. */
   class Subscription {
@@ -181,9 +277,91 @@
     }
   }
 
+  /**
+   * Kinds of timeline events, in the order they happen when they share a millisecond (times are
+   * whole milliseconds, so causally ordered events can tie).
+   */
+  const KIND_ORDER = [
+    'sent', 'accepted', 'queued', 'answered', 'started', 'model-request', 'first-token', 'chunk',
+    'model-error', 'failed', 'done', 'retry', 'gave-up',
+  ];
+
+  /** The moments of one ask, from the page and from the server, drawn in the order they happened. */
+  class Timeline {
+    constructor() {
+      this.events = new Map(); // key → {kind, at, label, source, n}
+      this.count = 0;
+      this.offsetMs = 0; // server clock minus page clock, when they evidently differ
+      this.element = document.createElement('details');
+      this.element.className = 'timeline';
+      this.element.open = true;
+      const summary = document.createElement('summary');
+      summary.textContent = 'Timeline';
+      this.note = document.createElement('p');
+      this.note.className = 'hint';
+      this.list = document.createElement('ol');
+      this.element.append(summary, this.list, this.note);
+    }
+
+    /**
+     * Add or replace the event `key`; `at` is epoch ms on the page's clock (`server` times are
+     * shifted), `attempt` the Lambda attempt (and model call) it belongs to, if any.
+     */
+    put(key, kind, at, label, source, attempt = null) {
+      if (at === null || at === undefined || Number.isNaN(at)) return;
+      const time = source === 'server' ? at - this.offsetMs : at;
+      const previous = this.events.get(key);
+      this.events.set(key, { kind, at: time, label, source, attempt, n: previous ? previous.n : this.count++ });
+    }
+
+    /** Server timestamps against the page's: if the resolver's time is not within the ask's round trip, shift them. */
+    align(sentAt, answeredAt, acceptedAt) {
+      if (acceptedAt < sentAt - 1 || acceptedAt > answeredAt + 1) {
+        this.offsetMs = acceptedAt - Math.round((sentAt + answeredAt) / 2);
+        this.note.textContent = `The server's clock differs from this page's by ${this.offsetMs} ms; its times are shifted to match.`;
+      }
+    }
+
+    ordered() {
+      const rank = (kind) => KIND_ORDER.indexOf(kind);
+      return [...this.events.values()].sort((a, b) => a.at - b.at || rank(a.kind) - rank(b.kind) || a.n - b.n);
+    }
+
+    render() {
+      const events = this.ordered();
+      const start = events.find((e) => e.kind === 'sent')?.at ?? events[0]?.at ?? 0;
+      this.list.replaceChildren(
+        ...events.map((event) => {
+          const item = document.createElement('li');
+          item.dataset.kind = event.kind;
+          item.dataset.at = String(event.at);
+          item.dataset.source = event.source;
+          if (event.attempt !== null) item.dataset.attempt = String(event.attempt);
+          const time = document.createElement('span');
+          time.className = 't';
+          time.textContent = `+${Math.round(event.at - start)} ms`;
+          const what = document.createElement('span');
+          what.className = 'what';
+          what.textContent = event.label;
+          const source = document.createElement('span');
+          source.className = 'src';
+          source.textContent = event.source;
+          item.append(time, what, source);
+          return item;
+        }),
+      );
+    }
+
+    settled(complete) {
+      this.element.dataset.complete = String(complete);
+    }
+  }
+
   /** The assistant's answer to one prompt: chunks put in `seq` order until the one marked done. */
   class Answer {
-    constructor(onChange) {
+    constructor(prompt, backend, onChange) {
+      this.prompt = prompt;
+      this.backend = backend;
       this.onChange = onChange;
       this.item = document.createElement('li');
       this.item.className = 'msg assistant';
@@ -191,15 +369,19 @@
       const who = document.createElement('span');
       who.className = 'who';
       who.textContent = 'Assistant';
-      this.textEl = document.createElement('p');
-      this.textEl.className = 'text';
+      this.textEl = document.createElement('div');
+      this.textEl.className = 'text markdown';
       this.metaEl = document.createElement('p');
       this.metaEl.className = 'meta';
       this.errorEl = document.createElement('p');
       this.errorEl.className = 'error';
       this.errorEl.hidden = true;
-      this.item.append(who, this.textEl, this.metaEl, this.errorEl);
+      this.timeline = new Timeline();
+      this.item.append(who, this.textEl, this.metaEl, this.errorEl, this.timeline.element);
       this.startedAt = performance.now();
+      this.attempt = 1;
+      this.failures = 0;
+      this.syncing = false;
       this.reset();
       this.setState('waiting');
     }
@@ -213,7 +395,7 @@
     }
 
     get active() {
-      return this.state === 'waiting' || this.state === 'streaming';
+      return this.state === 'waiting' || this.state === 'streaming' || this.state === 'retrying';
     }
 
     setState(state) {
@@ -229,21 +411,37 @@
       if (this.active) this.timer = setTimeout(() => this.fail('No reply arrived in time.'), REPLY_SILENCE_MS);
     }
 
-    asked(ms) {
-      this.askMs = ms;
-      this.item.dataset.askMs = String(Math.round(ms));
+    /** `ask` was answered: the round trip on the page's clock and the resolver's time on the server's. */
+    asked(sentAt, answeredAt, result) {
+      this.askMs = answeredAt - sentAt;
+      this.requestedAt = result.requestedAt;
+      this.item.dataset.askMs = String(Math.round(this.askMs));
+      const acceptedAt = Date.parse(result.requestedAt);
+      this.timeline.align(sentAt, answeredAt, acceptedAt);
+      this.timeline.put('accepted', 'accepted', acceptedAt, 'mutation accepted: the ask resolver ran', 'server');
+      this.timeline.put('answered', 'answered', answeredAt, `ask answered (${result.status}) in ${Math.round(this.askMs)} ms`, 'page');
+      this.timeline.render();
       this.showMeta();
+      this.sync(!this.active); // the last chunk may have come before the ask's answer
     }
 
     add(chunk) {
-      if (!this.active) {
+      const arrivedAt = Date.now();
+      if (!this.active || (this.state === 'retrying' && chunk.seq === 0)) {
         // Lambda retries a failed event: its answer starts again from seq 0.
-        if (this.state !== 'error' || chunk.seq !== 0) return;
+        if (!['error', 'retrying'].includes(this.state) || chunk.seq !== 0) return;
+        this.attempt += 1;
         this.reset();
         this.errorEl.hidden = true;
       }
       if (chunk.seq < this.next || this.pending.has(chunk.seq)) return; // a duplicate delivery
+      this.recordArrival(chunk, arrivedAt);
       this.pending.set(chunk.seq, chunk);
+      if (chunk.model) {
+        this.model = chunk.model;
+        this.item.dataset.model = chunk.model;
+        $('model').textContent = chunk.model;
+      }
       if (this.firstChunkMs === undefined) {
         this.firstChunkMs = performance.now() - this.startedAt;
         this.item.dataset.firstChunkMs = String(Math.round(this.firstChunkMs));
@@ -255,14 +453,43 @@
         this.next += 1;
         this.chunkCount += 1;
         this.text += current.text;
-        this.textEl.textContent = this.text;
+        renderMarkdown(this.textEl, this.text);
         if (current.done) {
-          if (current.error) this.fail(current.error);
-          else this.setState('done');
+          if (current.error) this.failed(current.error);
+          else this.finished();
           break;
         }
       }
       this.showMeta();
+    }
+
+    recordArrival(chunk, at) {
+      const key = `${this.attempt}:${chunk.seq}`;
+      const size = `${chunk.text.length} char${chunk.text.length === 1 ? '' : 's'}`;
+      const attempt = this.attempt > 1 ? ` (attempt ${this.attempt})` : '';
+      if (!chunk.done) {
+        this.timeline.put(`chunk ${key}`, 'chunk', at, `chunk #${chunk.seq} published, ${size}${attempt}`, 'page', this.attempt);
+      } else if (chunk.error) {
+        this.timeline.put(`failed ${key}`, 'failed', at, `chunk #${chunk.seq}, the last: the function reports "${chunk.error}"${attempt}`, 'page', this.attempt);
+      } else {
+        this.timeline.put(`done ${key}`, 'done', at, `done: chunk #${chunk.seq}, the last, ${size}${attempt}`, 'page', this.attempt);
+      }
+      this.timeline.render();
+    }
+
+    finished() {
+      this.setState('done');
+      this.sync(true);
+    }
+
+    /** An attempt ended with an error: final, unless appsync-emu's records show Lambda retrying it. */
+    failed(message) {
+      this.failures += 1;
+      this.errorEl.textContent = message;
+      this.errorEl.hidden = false;
+      this.setState(this.backend.emulator ? 'retrying' : 'error');
+      this.showMeta();
+      this.sync(true);
     }
 
     fail(message) {
@@ -272,11 +499,104 @@
       this.showMeta();
     }
 
+    /**
+     * Read the server's records of this ask into the timeline. With `settle`, keep reading until
+     * they are final for what the page has seen (the attempt recorded and its model calls ended),
+     * then mark the timeline complete; while Lambda has a retry pending, keep watching it.
+     */
+    async sync(settle) {
+      if (!this.backend.emulator || !this.requestedAt) {
+        if (settle) this.timeline.settled(!this.active);
+        return;
+      }
+      if (this.syncing) {
+        this.syncAgain = this.syncAgain || settle;
+        return;
+      }
+      this.syncing = true;
+      try {
+        let tries = 0;
+        for (;;) {
+          const conversationId = this.item.dataset.conversationId;
+          const [invocation, calls] = await Promise.all([
+            emu.invocation(conversationId, this.requestedAt),
+            emu.modelCalls(conversationId, this.requestedAt),
+          ]);
+          this.readServer(invocation, calls);
+          const state = invocation?.state;
+          if (this.state === 'retrying' && state === 'failed') this.fail(this.errorEl.textContent);
+          const callsEnded = calls.every((c) => c.endedAt);
+          const recorded = Boolean(invocation) && invocation.attempts.length >= this.attempt;
+          const final =
+            (this.state === 'done' && state === 'succeeded' && callsEnded) ||
+            (this.state === 'error' && (state === 'failed' || !invocation)) ||
+            (this.state === 'retrying' && recorded && callsEnded);
+          this.timeline.settled(final);
+          if (this.syncAgain) {
+            this.syncAgain = false;
+            settle = true;
+            tries = 0;
+            continue;
+          }
+          if (this.state === 'retrying' || (settle && !final && tries < SETTLE_TRIES)) {
+            tries += 1;
+            await sleep(SYNC_EVERY_MS);
+            continue;
+          }
+          break;
+        }
+      } finally {
+        this.syncing = false;
+      }
+    }
+
+    readServer(invocation, calls) {
+      const timeline = this.timeline;
+      const time = (iso) => (iso ? Date.parse(iso) : null);
+      if (invocation) {
+        const id = invocation.requestId.slice(0, 8);
+        timeline.put('queued', 'queued', time(invocation.enqueuedAt), `Event queued for ${invocation.function} (request ${id}…)`, 'server');
+        // Attempts are recorded with their start (the invoker's: a cold start's init comes after it)
+        // and the function's own duration, not their end, so only the start is drawn.
+        for (const attempt of invocation.attempts) {
+          const retried = attempt.attempt > 1 ? " (Lambda's retry)" : '';
+          const outcome = attempt.functionError
+            ? `; it failed after ${Math.round(attempt.durationMs)} ms (${attempt.errorType || attempt.functionError})`
+            : `; it ran ${Math.round(attempt.durationMs)} ms`;
+          timeline.put(`started ${attempt.attempt}`, 'started', time(attempt.startedAt), `function started, attempt ${attempt.attempt}${retried}${outcome}`, 'server', attempt.attempt);
+        }
+        if (invocation.state === 'running' && invocation.attempts.length < invocation.approximateInvokeCount) {
+          const n = invocation.approximateInvokeCount;
+          timeline.put(`started ${n}`, 'started', time(invocation.updatedAt), `function started, attempt ${n}${n > 1 ? " (Lambda's retry)" : ''}`, 'server', n);
+        }
+        if (invocation.state === 'retry-wait' && invocation.nextAttemptAt) {
+          const next = time(invocation.nextAttemptAt);
+          const label = `Lambda retries the event at ${clockTime(next)} (in ${((next - time(invocation.updatedAt)) / 1000).toFixed(1)} s)`;
+          timeline.put(`retry ${invocation.approximateInvokeCount}`, 'retry', time(invocation.updatedAt), label, 'server', invocation.approximateInvokeCount);
+          setStatus(`Attempt ${invocation.approximateInvokeCount} failed; Lambda retries at ${clockTime(next)}…`, 'error');
+        }
+        if (invocation.state === 'failed') {
+          timeline.put('gave-up', 'gave-up', time(invocation.updatedAt), `Lambda gave up (${invocation.condition}): the record went to the on-failure destination`, 'server');
+        }
+      }
+      calls.forEach((call, index) => {
+        const n = index + 1;
+        timeline.put(`model-request ${n}`, 'model-request', time(call.receivedAt), `model call ${n}: ${call.operation} for ${call.modelId}, ${call.messages} message${call.messages === 1 ? '' : 's'}`, 'server', n);
+        timeline.put(`first-token ${n}`, 'first-token', time(call.firstTokenAt), `model's first token (call ${n})`, 'server', n);
+        if (call.outcome && !STOP_REASONS.has(call.outcome) && call.outcome !== 'cancelled') {
+          timeline.put(`model-error ${n}`, 'model-error', time(call.endedAt), `model call ${n} failed: ${call.outcome} after ${call.outputTokens} tokens`, 'server', n);
+        }
+      });
+      timeline.render();
+    }
+
     showMeta() {
       const parts = [];
       if (this.askMs !== undefined) parts.push(`ask answered in ${Math.round(this.askMs)} ms`);
       if (this.firstChunkMs !== undefined) parts.push(`first chunk after ${Math.round(this.firstChunkMs)} ms`);
       if (this.chunkCount) parts.push(`${this.chunkCount} chunk${this.chunkCount === 1 ? '' : 's'}`);
+      if (this.attempt > 1 && this.state === 'done') parts.push(`recovered on attempt ${this.attempt}`);
+      if (this.model) parts.push(`${this.backend.label} · ${this.model}`);
       this.metaEl.textContent = parts.join(' · ');
     }
   }
@@ -312,6 +632,62 @@
     return body.data;
   }
 
+  /** Which backend answers: appsync-emu's fake model or Bedrock through it; a deployed API is Bedrock. */
+  async function describeBackend(api) {
+    if (!api.emulator) return { emulator: false, kind: 'bedrock', label: 'Amazon Bedrock', info: null };
+    const info = await emu.llm();
+    const kind = info?.backend ?? 'unknown';
+    const label = { fake: 'the fake model (appsync-emu)', bedrock: 'Amazon Bedrock (through appsync-emu)' }[kind] ?? kind;
+    return { emulator: true, kind, label, info };
+  }
+
+  /** The fake model's controls (pacing, slow first token, throttle mid-stream) through POST /_emu/llm. */
+  function setupControls(backend) {
+    const controls = $('model-controls');
+    if (!backend.emulator || !backend.info) return () => {};
+    controls.hidden = false;
+    const status = $('controls-status');
+    if (backend.info.controlsDisabled) {
+      $('controls-fields').disabled = true;
+      $('controls-disabled').textContent = backend.info.controlsDisabled;
+      $('controls-disabled').hidden = false;
+      return () => {};
+    }
+    const number = (id) => ($(id).value.trim() === '' ? null : Number($(id).value));
+    const show = (values) => {
+      $('tps').value = values.tps ?? '';
+      $('first-token-ms').value = values.firstTokenMs ?? '';
+      $('throttle-after').value = values.throttle ? values.throttle.afterTokens : '';
+      $('throttle-times').value = values.throttle ? values.throttle.remaining : 1;
+      const pacing = `${values.tps ? `${values.tps} tokens/s` : 'tokens as fast as it can'}, first token after ${values.firstTokenMs ?? 0} ms`;
+      const throttle = values.throttle
+        ? `the next ${values.throttle.remaining} model call${values.throttle.remaining === 1 ? '' : 's'} fail with ThrottlingException after ${values.throttle.afterTokens} tokens`
+        : 'no throttle';
+      status.textContent = `Now: ${pacing}; ${throttle}.`;
+      controls.dataset.throttle = values.throttle ? String(values.throttle.remaining) : '0';
+    };
+    show(backend.info.controls);
+    controls.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const after = number('throttle-after');
+      try {
+        const body = await emu.setControls({
+          tps: number('tps'),
+          firstTokenMs: number('first-token-ms'),
+          throttle: after === null ? null : { afterTokens: after, times: number('throttle-times') ?? 1 },
+        });
+        show(body.controls);
+        controls.dataset.applied = String(Number(controls.dataset.applied || 0) + 1);
+      } catch (err) {
+        status.textContent = `Not applied: ${err.message}`;
+      }
+    });
+    return async () => {
+      const info = await emu.llm();
+      if (info?.controls) show(info.controls);
+    };
+  }
+
   async function main() {
     const conversationId = newId();
     $('conversation-id').textContent = conversationId;
@@ -324,7 +700,14 @@
     }
     $('graphql-url').textContent = api.graphqlUrl;
     $('realtime-url').textContent = api.realtimeUrl;
+    const backend = await describeBackend(api);
+    $('backend').textContent = backend.label;
+    $('backend').dataset.kind = backend.kind;
+    $('model').textContent = '(named by the first answer)';
+    const refreshControls = setupControls(backend);
 
+    /** Completed turns, oldest first: what the next ask sends as `history`. */
+    const turns = [];
     let live = false;
     let answer = null;
     const refreshButton = () => {
@@ -334,9 +717,17 @@
 
     const answerChanged = (changed) => {
       if (changed !== answer) return;
-      if (changed.state === 'streaming') setStatus('Streaming the answer…');
-      if (changed.state === 'done') setStatus('Answer complete.');
-      if (changed.state === 'error') setStatus('The answer failed.', 'error');
+      if (changed.state === 'streaming') setStatus(changed.attempt > 1 ? 'Lambda retried: streaming the answer again…' : 'Streaming the answer…');
+      if (changed.state === 'retrying') setStatus('The attempt failed; waiting for Lambda to retry…', 'error');
+      if (changed.state === 'done') {
+        setStatus('Answer complete.');
+        if (changed.text.trim()) turns.push({ role: 'user', text: changed.prompt }, { role: 'assistant', text: changed.text });
+        refreshControls();
+      }
+      if (changed.state === 'error') {
+        setStatus('The answer failed.', 'error');
+        refreshControls();
+      }
       refreshButton();
     };
 
@@ -374,20 +765,27 @@
       event.preventDefault();
       const prompt = promptInput.value.trim();
       if (!prompt || sendButton.disabled) return;
+      let history = turns.slice(-MAX_HISTORY_TURNS);
+      if (history.length && history[0].role !== 'user') history = history.slice(1);
       addUserMessage(prompt);
       promptInput.value = '';
-      answer = new Answer(answerChanged);
+      answer = new Answer(prompt, backend, answerChanged);
+      answer.item.dataset.conversationId = conversationId;
+      answer.item.dataset.historyTurns = String(history.length);
       log.append(answer.item);
       refreshButton();
       setStatus('Asking…');
       const current = answer;
-      const started = performance.now();
+      const sentAt = Date.now();
+      current.timeline.put('sent', 'sent', sentAt, `ask sent with ${history.length} earlier turn${history.length === 1 ? '' : 's'}`, 'page');
+      current.timeline.render();
       try {
-        await postGraphql(api, ASK, { conversationId, prompt });
-        current.asked(performance.now() - started);
+        const data = await postGraphql(api, ASK, { conversationId, prompt, history });
+        current.asked(sentAt, Date.now(), data.ask);
         if (current.state === 'waiting') setStatus('Asked. The function is calling the model…');
       } catch (err) {
         current.fail(`ask failed: ${err.message}`);
+        current.timeline.settled(true);
       }
     });
   }
