@@ -46,7 +46,7 @@ _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 #: Endpoint prefixes the emulator answers itself. DynamoDB's URL (its engine's port) is known only
 #: once the engine answers, so it is not in `served_endpoints`: HTTP data sources on it ask
 #: `Services.dynamodb` at their first call.
-SERVED_SERVICES = frozenset({"bedrock-runtime", "appsync-api", "dynamodb"})
+SERVED_SERVICES = frozenset({"bedrock-runtime", "appsync-api", "dynamodb", "cognito-idp"})
 
 #: The SDKs' `AWS_ENDPOINT_URL_<NAME>` for endpoint prefixes whose service id is not the prefix
 #: itself (both SDKs name the variable after the service id: `SFN`, not `STATES`).
@@ -123,7 +123,8 @@ def parse_override(text: str) -> tuple[str, str]:
 
 def served_endpoints(local: LocalEndpoints) -> dict[str, str]:
     """The emulator's own URL for each AWS service it serves, by endpoint prefix."""
-    return {"bedrock-runtime": local.bedrock_url, "appsync-api": local.base_url}
+    # cognito-idp: the user pools' sign-in API at the base URL (auth/cognito_idp.py), as Cognito's is at its host's `/`.
+    return {"bedrock-runtime": local.bedrock_url, "appsync-api": local.base_url, "cognito-idp": local.base_url}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ signed in across restarts; sign-outs and revocations are remembered while the se
 
 `cognito_idp_app` is the thin ASGI handler: `POST /` with `X-Amz-Target:
 AWSCognitoIdentityProviderService.<Operation>`, as Cognito's own endpoint is addressed, so the
-emulator's base URL is the `userPoolEndpoint` of an Amplify config (docs/AUTH.md).
+emulator's base URL is the `userPoolEndpoint` of an Amplify config (docs/COGNITO.md).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
     from starlette.types import Receive, Scope, Send
 
     from ..transport.origins import OriginPolicy
@@ -315,7 +316,7 @@ class RefreshTokens:
     def issue(self, pool_id: str, client_id: str, username: str, now: float, lifetime_s: int) -> tuple[str, str]:
         """A new refresh token and its id (`jti`, also the `origin_jti` of the tokens it yields)."""
         jti = str(uuid.uuid4())
-        payload = {"pool": pool_id, "client": client_id, "username": username, "jti": jti, "iat": int(now)}
+        payload = {"pool": pool_id, "client": client_id, "username": username, "jti": jti, "iat": round(now, 3)}
         payload["exp"] = int(now) + lifetime_s
         body = _b64url(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}", jti
@@ -533,8 +534,9 @@ class CognitoIdp:
         return {"Username": user.username, "UserAttributes": user.attribute_list()}
 
     def global_sign_out(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        _pool, user, _claims = self._access(_text(body, "AccessToken"))
+        _pool, user, claims = self._access(_text(body, "AccessToken"))
         user.signed_out_at = self.clock()
+        self._revoked.add(str(claims.get("origin_jti")))
         return {}
 
     def revoke_token(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -566,7 +568,8 @@ class CognitoIdp:
         user = pool.users.get(str(claims.get("username")))
         if user is None:
             raise CognitoError("UserNotFoundException", "User does not exist.")
-        if claims.get("origin_jti") in self._revoked or float(claims.get("iat", 0)) < user.signed_out_at:
+        # `iat` has whole seconds: tokens of the second of a sign-out other than the one signed out with stay valid.
+        if claims.get("origin_jti") in self._revoked or int(claims.get("iat", 0)) < int(user.signed_out_at):
             raise CognitoError("NotAuthorizedException", "Access Token has been revoked")
         return pool, user, claims
 
@@ -698,6 +701,25 @@ def is_cognito_call(scope: Scope) -> bool:
         if name == b"access-control-request-headers" and b"x-amz-target" in value.lower():
             return True
     return False
+
+
+def cognito_route(app: CognitoIdpApp) -> BaseRoute:
+    """A Starlette route for `app`: `POST /` (and its CORS preflight) carrying a Cognito `X-Amz-Target`."""
+    from starlette.routing import BaseRoute, Match, NoMatchFound
+
+    class CognitoRoute(BaseRoute):
+        def matches(self, scope: Scope) -> tuple[Match, Scope]:
+            if scope["type"] == "http" and scope["path"] == "/" and is_cognito_call(scope):
+                return Match.FULL, {}
+            return Match.NONE, {}
+
+        def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+            raise NoMatchFound(name, path_params)
+
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, send)
+
+    return CognitoRoute()
 
 
 class CognitoIdpApp:

@@ -13,7 +13,7 @@ for every pool) to its users:
 `--user alice:Passw0rd!:admin,editor` adds a user to every pool (the groups part is optional; a
 password holding `:` needs it, even empty: `alice:pa:ss:`). Without either, every pool has
 `DEFAULT_USERS`: alice (group admin) and bob (no group), both with `DEFAULT_PASSWORD`, so an app
-and the bundled examples can sign in at once (docs/AUTH.md).
+and the bundled examples can sign in at once (docs/COGNITO.md).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ from typing import TYPE_CHECKING, Any
 from .cognito_idp import AppClient, CognitoIdp, Pool, UserSpec, auth_flows
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from ..config.model import Project
+    from ..transport.origins import OriginPolicy
     from .issuers import Issuers
 
-DEFAULT_PASSWORD = "Passw0rd!"  # documented (docs/AUTH.md): the default users' password
+DEFAULT_PASSWORD = "Passw0rd!"  # documented (docs/COGNITO.md): the default users' password
 DEFAULT_USERS = (
     UserSpec("alice", DEFAULT_PASSWORD, ("admin",), {"email": "alice@example.com", "email_verified": "true"}),
     UserSpec("bob", DEFAULT_PASSWORD, (), {"email": "bob@example.com", "email_verified": "true"}),
@@ -106,6 +110,33 @@ def _user_spec(entry: Any, where: str) -> UserSpec:
 
 def _attribute(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def cognito_endpoint(
+    project: Project,
+    issuers: Issuers,
+    origins: OriginPolicy,
+    *,
+    users_file: Path | None = None,
+    users: Sequence[str] = (),
+) -> tuple[CognitoIdp | None, list[BaseRoute]]:
+    """The Cognito endpoint and its route when the template has a user pool; `UsersError` for bad users."""
+    from ..secret import derived
+    from .cognito_idp import CognitoIdpApp, cognito_route
+
+    if not any(i.kind == "cognito" for i in issuers):
+        if users_file is not None or users:
+            raise UsersError("--users/--user: the template has no Cognito user pool to sign in to")
+        return None, []
+    client_settings = {cid: props for pool in project.user_pools for cid, props in pool.client_settings.items()}
+    idp = build_idp(
+        issuers,
+        bytes.fromhex(derived("cognito-refresh-tokens", 64)),
+        users_file=users_file,
+        users=users,
+        client_settings=client_settings,
+    )
+    return idp, [cognito_route(CognitoIdpApp(idp, origins))]
 
 
 def build_idp(

@@ -62,7 +62,13 @@ def load_user_pools(stacks: Iterable[Stack], apis: Iterable[GraphQLApi], endpoin
         for resource in stack.active(CLIENT):
             owner = stack.property(resource, "UserPoolId")
             if isinstance(owner, str) and owner in pools:
-                pools[owner].client_ids.append(client_id(stack, resource))
+                cid = client_id(stack, resource)
+                pools[owner].client_ids.append(cid)
+                pools[owner].client_settings[cid] = {
+                    key: stack.property(resource, key)
+                    for key in ("ExplicitAuthFlows", "PreventUserExistenceErrors")
+                    if stack.property(resource, key) is not None
+                }
     for api in apis:
         for provider in (api.default_auth, *api.additional_auth):
             if provider.mode is not AuthMode.AMAZON_COGNITO_USER_POOLS:

@@ -244,6 +244,9 @@ class UserPool:
     name: str | None = None
     client_ids: list[str] = field(default_factory=list)  # its UserPoolClient resources' ids
     origin: Origin | None = None
+    #: Each client id's sign-in settings from the template (`ExplicitAuthFlows`,
+    #: `PreventUserExistenceErrors`), for the emulator's Cognito endpoint (auth/cognito_idp.py).
+    client_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

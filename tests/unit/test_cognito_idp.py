@@ -451,3 +451,12 @@ def test_template_client_settings() -> None:
     client = idp.pools[POOL_ID].clients[CLIENT]
     assert client.flows == {"ALLOW_USER_SRP_AUTH"} and client.hide_unknown_users
     assert idp.pools[POOL_ID].clients[PASSWORD_CLIENT].flows == ALL_AUTH_FLOWS  # no template entry: all flows
+
+
+def test_cognito_endpoints_route_to_the_emulator() -> None:
+    from appsync_emu.config.model import LocalEndpoints
+    from appsync_emu.endpoints import EndpointRouter, served_endpoints
+
+    router = EndpointRouter(served_endpoints(LocalEndpoints("127.0.0.1", 4000)))
+    target = router.route("https://cognito-idp.eu-west-1.amazonaws.com/")
+    assert (target.url, target.local) == ("http://127.0.0.1:4000", True)
