@@ -2,9 +2,10 @@
 
 The browser test drives a real headless Chromium with no network (`tests/node/explorer_page.mjs`,
 playwright-core; every host name but the emulator's address fails to resolve): a query signed
-with IAM, the schema's docs, a subscription (IAM, AppSync's real-time protocol) in one tab, a
-mutation (API key) in another, the event arriving in the first, then `stop`. Its screenshots go
-to `test-artifacts/explorer/` and their paths are printed. The other tests need no browser.
+with IAM, the schema's docs, a subscription (IAM, AppSync's real-time protocol) in tab A, a query
+and a subscription with a user pool token from the local issuer in tab C, a mutation (API key) in
+tab B, the event arriving in A and C, then `stop`. Its screenshots go to
+`test-artifacts/explorer/` and their paths are printed. The other tests need no browser.
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
     cwd = browser_driver()
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     assert api.api_key is not None
+    [pool] = httpx.get(api.base_url + "/_emu/config").json()["userPools"]
+    pool_auth = f"user-pool:{pool['poolId']}"
     done = subprocess.run(
-        ["node", "explorer_page.mjs", api.base_url, api.api_key, str(SCREENSHOTS), str(CHROMIUM)],
+        ["node", "explorer_page.mjs", api.base_url, api.api_key, pool_auth, str(SCREENSHOTS), str(CHROMIUM)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -77,6 +80,7 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
         "explorer-query.png",
         "explorer-mutation.png",
         "explorer-subscription.png",
+        "explorer-token-subscription.png",
     ]
     assert all(Path(p).stat().st_size > 0 for p in shots)
 
@@ -90,13 +94,15 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
     [mutation] = [e for e in events if e["event"] == "mutation"]
     note = mutation["response"]["data"]["addNote"]
     assert note["text"] == "from tab B" and note["by"] == "API Key Authorization"
-    [event] = [e for e in events if e["event"] == "event"]
-    assert event["response"] == {"data": {"onNote": note}}
+    received = {e["tab"]: e["response"] for e in events if e["event"] == "event"}
+    assert received == {"A": {"data": {"onNote": note}}, "C": {"data": {"onNote": note}}}
+    [token_query] = [e for e in events if e["event"] == "token-query"]
+    assert token_query["response"] == {"data": {"whoami": "User Pool Authorization", "me": "carol in admin"}}
 
     # AppSync's real-time protocol, not graphql-ws: the subprotocols, the frames, in order.
-    sockets = [e["url"] for e in events if e["event"] == "socket"]
-    assert sockets == [api.base_url.replace("http", "ws", 1) + "/graphql/realtime"]
-    frames = [(e["dir"], json.loads(e["text"])) for e in events if e["event"] == "frame"]
+    realtime = api.base_url.replace("http", "ws", 1) + "/graphql/realtime"
+    assert [(e["tab"], e["url"]) for e in events if e["event"] == "socket"] == [("A", realtime), ("C", realtime)]
+    frames = [(e["dir"], json.loads(e["text"])) for e in events if e["event"] == "frame" and e["tab"] == "A"]
     kinds = [f"{d}:{f['type']}" for d, f in frames if f["type"] != "ka"]
     assert kinds[:6] == [
         "sent:connection_init",
@@ -112,6 +118,11 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
     authorization = start["payload"]["extensions"]["authorization"]
     assert authorization["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
     assert authorization["host"] == urlsplit(api.base_url).netloc
+    start_c = next(
+        json.loads(e["text"]) for e in events if e["event"] == "frame" and e["tab"] == "C" and '"start"' in e["text"]
+    )
+    token = start_c["payload"]["extensions"]["authorization"]["Authorization"]
+    assert token.count(".") == 2, token  # the JWT the local issuer minted
 
     # Nothing left the emulator's origin.
     requests = [e["url"] for e in events if e["event"] == "request"]

@@ -1,14 +1,15 @@
 // The explorer (GraphiQL at `/`) in a real headless Chromium with no network: run a query signed
 // with IAM, open the schema's docs, start a subscription (IAM over AppSync's real-time protocol)
-// in one tab, run a mutation (API key) in another, and see its event arrive in the first. Saves
-// screenshots and prints what happened as JSON lines for tests/integration/test_explorer.py.
+// in tab A and one with a user pool token from the local issuer in tab C, run a mutation (API
+// key) in tab B, and see its event arrive in A and C. Saves screenshots and prints what happened
+// as JSON lines for tests/integration/test_explorer.py.
 //
-// usage: node explorer_page.mjs <base url> <api key> <screenshot dir> [chromium executable]
+// usage: node explorer_page.mjs <base url> <api key> <user pool auth id> <screenshot dir> [chromium executable]
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, apiKey, shots, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
+const [base, apiKey, poolAuth, shots, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const origin = new URL(base);
 
@@ -18,6 +19,7 @@ setTimeout(() => {
 }, 90_000).unref();
 
 const QUERY = 'query Who {\n  whoami\n}\n';
+const ME = 'query Me {\n  whoami\n  me\n}\n';
 const SUBSCRIPTION = 'subscription Notes {\n  onNote {\n    id\n    text\n    by\n  }\n}\n';
 const MUTATION = 'mutation Add {\n  addNote(text: "from tab B") {\n    id\n    text\n    by\n  }\n}\n';
 
@@ -55,9 +57,9 @@ async function waitForResponse(page, needle, what) {
   return JSON.parse(await responseText(page));
 }
 
-/** Open the explorer with `query` in its editor and `auth` chosen, and run it. */
-async function run(page, auth, query) {
-  const url = `${base}/?auth=${encodeURIComponent(auth)}&query=${encodeURIComponent(query)}`;
+/** Open the explorer with `query` in its editor and `auth` chosen (`extra`: more URL parameters), and run it. */
+async function run(page, auth, query, extra = '') {
+  const url = `${base}/?auth=${encodeURIComponent(auth)}&query=${encodeURIComponent(query)}${extra}`;
   await page.goto(url);
   await page.waitForSelector('.graphiql-execute-button', { timeout: 15_000 });
   // The schema is loaded (with this auth mode) when the docs button can open it.
@@ -102,6 +104,15 @@ try {
   await waitForResponse(tabA, 'Waiting for events', 'subscription start');
   emit({ event: 'subscribed' });
 
+  // Tab C: a user pool token minted by the local issuer (POST /_emu/token) for carol in admin,
+  // for a query and then a subscription.
+  const tabC = await context.newPage();
+  watch(tabC, 'C');
+  await run(tabC, poolAuth, ME, '&user=carol&groups=admin');
+  emit({ event: 'token-query', response: await waitForResponse(tabC, 'carol', 'token query') });
+  await run(tabC, poolAuth, SUBSCRIPTION, '&user=carol&groups=admin');
+  await waitForResponse(tabC, 'Waiting for events', 'token subscription start');
+
   // Tab B: the mutation, with the API key.
   const tabB = await context.newPage();
   watch(tabB, 'B');
@@ -109,10 +120,14 @@ try {
   emit({ event: 'mutation', response: await waitForResponse(tabB, 'from tab B', 'mutation') });
   await shot(tabB, 'explorer-mutation.png');
 
-  // Tab A: the event.
+  // Tabs A and C: the event.
   await tabA.bringToFront();
-  emit({ event: 'event', response: await waitForResponse(tabA, 'from tab B', 'subscription event') });
+  emit({ event: 'event', tab: 'A', response: await waitForResponse(tabA, 'from tab B', 'subscription event') });
   await shot(tabA, 'explorer-subscription.png');
+  await tabC.bringToFront();
+  emit({ event: 'event', tab: 'C', response: await waitForResponse(tabC, 'from tab B', 'token subscription event') });
+  await shot(tabC, 'explorer-token-subscription.png');
+  await tabA.bringToFront();
 
   // Stopping the subscription sends `stop`.
   await tabA.click('.graphiql-execute-button');
