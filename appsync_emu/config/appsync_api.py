@@ -28,11 +28,17 @@ _AUTH_SETTINGS = {
 class ApiIndex:
     """The template's APIs by id, to find the API an AppSync child resource's ApiId names."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, served: ApiIndex | None = None) -> None:
+        """The index of `stack`'s APIs; with `served`, that index's APIs read from another stack of the tree.
+
+        Such a stack names the API through a parameter its parent passes (Amplify's and CDK's nested
+        stacks do): a resource there belongs to the served API only when its `ApiId` is that API's.
+        """
         self.stack = stack
-        self.resources = list(stack.active("AWS::AppSync::GraphQLApi"))
-        self.ids = self._ids(self.resources)
-        self.events_apis = self._ids(stack.active("AWS::AppSync::Api"))
+        self.nested = served is not None
+        self.resources: list[Resource] = served.resources if served else list(stack.active("AWS::AppSync::GraphQLApi"))
+        self.ids: dict[str, str] = served.ids if served else self._ids(self.resources)
+        self.events_apis: dict[str, str] = {} if served else self._ids(stack.active("AWS::AppSync::Api"))
 
     def _ids(self, resources: Iterable[Resource]) -> dict[str, str]:
         """Each API's id and ARN, mapped to its logical id."""
@@ -51,6 +57,9 @@ class ApiIndex:
         api_id = self.stack.property(resource, "ApiId")
         if isinstance(api_id, str) and api_id in self.ids:
             return self.ids[api_id]
+        if self.nested:
+            log.info("%s: ApiId %r is not the served API's; skipped", resource.origin, api_id)
+            return None
         if isinstance(api_id, str) and api_id in self.events_apis:
             log.info(
                 "%s: belongs to the AppSync Events API %s, which is not emulated; skipped",

@@ -212,39 +212,50 @@ def _resolver(
     )
 
 
-def attach_resolvers(stack: Stack, index: ApiIndex, apis: dict[str, GraphQLApi], functions: FunctionTable) -> None:
-    """Add every data source, pipeline function and resolver of the template to its API, checking each."""
-    attempt = stack.problems.attempt
-    for resource in stack.active("AWS::AppSync::DataSource"):
-        owner = index.owner(resource)
-        if owner is None or owner not in apis:
-            continue
-        source = attempt(partial(_data_source, stack, resource, functions))
-        if source is not None:
-            if source.name in apis[owner].data_sources:
-                stack.problems.error(f"a second data source named {source.name!r}", resource.at_property("Name"))
-            apis[owner].data_sources[source.name] = source
+def attach_resolvers(parts: list[tuple[Stack, ApiIndex, FunctionTable]], apis: dict[str, GraphQLApi]) -> None:
+    """Add every data source, pipeline function and resolver to its API, checking each.
+
+    `parts` are the stacks of the tree with the index that reads their `ApiId`s and the functions
+    they reach: the API's stack first, then nested stacks holding more of its resolvers (Amplify
+    puts each model's in a stack of its own). All data sources are added before any function, and
+    all functions before any resolver, so a resolver may name one defined in another stack.
+    """
     function_names: dict[str, dict[str, str]] = {key: {} for key in apis}
-    for resource in stack.active("AWS::AppSync::FunctionConfiguration"):
-        owner = index.owner(resource)
-        if owner is None or owner not in apis:
-            continue
-        function = attempt(partial(_function, stack, resource, apis[owner].data_sources))
-        if function is not None:
-            if function.name in apis[owner].functions:
-                stack.problems.error(f"a second function named {function.name!r}", resource.at_property("Name"))
-            apis[owner].functions[function.name] = function
-            function_names[owner][function_id(stack.identity, resource.logical_id)] = function.name
-    for resource in stack.active("AWS::AppSync::Resolver"):
-        owner = index.owner(resource)
-        if owner is None or owner not in apis:
-            continue
-        resolver = attempt(partial(_resolver, stack, resource, function_names[owner], apis[owner].data_sources))
-        if resolver is None:
-            continue
-        api = apis[owner]
-        if any((r.type_name, r.field_name) == (resolver.type_name, resolver.field_name) for r in api.resolvers):
-            stack.problems.error(
-                f"a second resolver for {resolver.type_name}.{resolver.field_name}", resource.at_property("FieldName")
+    for stack, index, functions in parts:
+        for resource in stack.active("AWS::AppSync::DataSource"):
+            owner = index.owner(resource)
+            if owner is None or owner not in apis:
+                continue
+            source = stack.problems.attempt(partial(_data_source, stack, resource, functions))
+            if source is not None:
+                if source.name in apis[owner].data_sources:
+                    stack.problems.error(f"a second data source named {source.name!r}", resource.at_property("Name"))
+                apis[owner].data_sources[source.name] = source
+    for stack, index, _ in parts:
+        for resource in stack.active("AWS::AppSync::FunctionConfiguration"):
+            owner = index.owner(resource)
+            if owner is None or owner not in apis:
+                continue
+            function = stack.problems.attempt(partial(_function, stack, resource, apis[owner].data_sources))
+            if function is not None:
+                if function.name in apis[owner].functions:
+                    stack.problems.error(f"a second function named {function.name!r}", resource.at_property("Name"))
+                apis[owner].functions[function.name] = function
+                function_names[owner][function_id(stack.identity, resource.logical_id)] = function.name
+    for stack, index, _ in parts:
+        for resource in stack.active("AWS::AppSync::Resolver"):
+            owner = index.owner(resource)
+            if owner is None or owner not in apis:
+                continue
+            resolver = stack.problems.attempt(
+                partial(_resolver, stack, resource, function_names[owner], apis[owner].data_sources)
             )
-        api.resolvers.append(resolver)
+            if resolver is None:
+                continue
+            api = apis[owner]
+            if any((r.type_name, r.field_name) == (resolver.type_name, resolver.field_name) for r in api.resolvers):
+                stack.problems.error(
+                    f"a second resolver for {resolver.type_name}.{resolver.field_name}",
+                    resource.at_property("FieldName"),
+                )
+            api.resolvers.append(resolver)

@@ -33,6 +33,10 @@ class Kind:
     strict: bool = False
 
 
+#: Amplify's DynamoDB table custom resource, which the emulator creates as a table.
+AMPLIFY_TABLE = "Custom::AmplifyDynamoDBTable"
+
+
 def physical_name(stack: Stack, resource: Resource, prop: str | None) -> str:
     """The name property when given, else `<StackName>-<LogicalId>` as CloudFormation would generate."""
     value = stack.property(resource, prop) if prop else None
@@ -130,8 +134,13 @@ def _queue_url(stack: Stack, resource: Resource) -> str:
     return f"https://sqs.{DEFAULT_REGION}.amazonaws.com/{DEFAULT_ACCOUNT_ID}/{_queue_name(stack, resource)}"
 
 
+def table_name(stack: Stack, resource: Resource) -> str:
+    """A DynamoDB table's name; Amplify's `Custom::AmplifyDynamoDBTable` spells the property `tableName`."""
+    return physical_name(stack, resource, "tableName" if resource.type == AMPLIFY_TABLE else "TableName")
+
+
 def _table_arn(stack: Stack, resource: Resource) -> str:
-    return ids.arn("dynamodb", f"table/{physical_name(stack, resource, 'TableName')}")
+    return ids.arn("dynamodb", f"table/{table_name(stack, resource)}")
 
 
 def _bucket_name(stack: Stack, resource: Resource) -> str:
@@ -149,13 +158,15 @@ def _alias_arn(stack: Stack, resource: Resource) -> str:
 
 
 _LAMBDA = Kind(lambda stack, r: function_name(stack, r), {"Arn": function_arn}, strict=True)
-_TABLE = Kind(
-    lambda stack, r: physical_name(stack, r, "TableName"),
-    {
-        "Arn": _table_arn,
-        "StreamArn": lambda stack, r: f"{_table_arn(stack, r)}/stream/1970-01-01T00:00:00.000",
-    },
-)
+
+
+def _stream_arn(stack: Stack, resource: Resource) -> str:
+    return f"{_table_arn(stack, resource)}/stream/1970-01-01T00:00:00.000"
+
+
+_TABLE = Kind(table_name, {"Arn": _table_arn, "StreamArn": _stream_arn})
+#: Amplify's table custom resource (Amplify Gen 2 and the Amplify GraphQL API construct) answers these.
+_AMPLIFY_TABLE = Kind(table_name, {"TableArn": _table_arn, "TableName": table_name, "TableStreamArn": _stream_arn})
 
 _EVENTS_API = Kind(
     appsync_api_id,
@@ -214,6 +225,7 @@ KINDS: dict[str, Kind] = {
     ),
     "AWS::DynamoDB::Table": _TABLE,
     "AWS::Serverless::SimpleTable": _TABLE,
+    AMPLIFY_TABLE: _AMPLIFY_TABLE,
     "AWS::Events::EventBus": Kind(
         lambda stack, r: physical_name(stack, r, "Name"),
         {"Arn": _named("events", "event-bus/", "Name"), "Name": lambda s, r: physical_name(s, r, "Name")},

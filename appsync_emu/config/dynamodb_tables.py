@@ -1,23 +1,26 @@
-"""DynamoDB tables of the template (`AWS::DynamoDB::Table`, `AWS::Serverless::SimpleTable`) as the model's.
+"""DynamoDB tables of the template (`AWS::DynamoDB::Table`, `AWS::Serverless::SimpleTable`, Amplify's
+`Custom::AmplifyDynamoDBTable`) as the model's.
 
 Each becomes a `Table` holding the `CreateTable` request the engine is given (CloudFormation's
 property names are the API's for the key schema, attribute definitions, indexes, billing and
 throughput), plus the TTL attribute and stream view type, which the API sets apart. Properties
 that change nothing in a local engine (encryption, point-in-time recovery, tags, deletion
 protection, table class, contributor insights, Kinesis streams) are left out; an `ImportSourceSpecification`
-(a table loaded from S3) is a warning, since the table starts empty here.
+(a table loaded from S3) is a warning, since the table starts empty here. Amplify's custom resource
+(Amplify Gen 2 and the Amplify GraphQL API construct create their tables through it) takes the
+same properties in camelCase; its provider function is not run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .attributes import physical_name
+from .attributes import AMPLIFY_TABLE, table_name
 from .model import Table
 from .resource import Resource
 from .stack import Stack
 
-TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable", AMPLIFY_TABLE)
 #: SimpleTable's `PrimaryKey.Type` → the attribute type (SAM's specification).
 _SIMPLE_KEY_TYPES = {"String": "S", "Number": "N", "Binary": "B"}
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput")
@@ -28,12 +31,23 @@ def load_tables(stack: Stack) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for resource in stack.active(*TABLE_TYPES):
         props = stack.properties(resource)
-        name = physical_name(stack, resource, "TableName")
+        if resource.type == AMPLIFY_TABLE:
+            props = _pascal_case(props)
+        name = table_name(stack, resource)
         simple = resource.type == "AWS::Serverless::SimpleTable"
         table = _simple_table(resource, props, name) if simple else _table(stack, resource, props, name)
         if table is not None:
             tables[resource.logical_id] = table
     return tables
+
+
+def _pascal_case(value: Any) -> Any:
+    """Amplify's camelCase table properties with CloudFormation's names (`keySchema` → `KeySchema`, nested too)."""
+    if isinstance(value, dict):
+        return {str(k)[:1].upper() + str(k)[1:]: _pascal_case(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal_case(item) for item in value]
+    return value
 
 
 def _billing(props: dict[str, Any]) -> dict[str, Any]:

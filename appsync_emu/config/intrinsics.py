@@ -262,6 +262,8 @@ class Intrinsics:
         if not parts:
             return placeholder("Fn::Select")
         index, items = self._resolve(parts[0], origin), self._resolve(parts[1], origin)
+        if is_placeholder(items):
+            return items  # already reported where it arose
         try:
             position = int(index)
         except (TypeError, ValueError):
@@ -277,6 +279,8 @@ class Intrinsics:
             return placeholder("Fn::Split")
         delimiter = self._text(self._resolve(parts[0], origin), origin, "Fn::Split delimiter")
         source = self._text(self._resolve(parts[1], origin), origin, "Fn::Split source")
+        if is_placeholder(source):
+            return source  # an unknown value splits into unknown parts, not into one
         if not delimiter:
             self._problems.error("Fn::Split needs a delimiter", at(origin, argument))
             return [source]

@@ -201,7 +201,8 @@ def load_project(
             uri = provider.settings.get("AuthorizerUri") if provider.mode is AuthMode.AWS_LAMBDA else None
             if isinstance(uri, str):
                 functions.use(uri)  # a Lambda authorizer is a function the API uses
-    attach_resolvers(stack, index, apis, functions)
+    others = [(each, ApiIndex(each, index), tree.function_table(each)) for each in tree.stacks if each is not stack]
+    attach_resolvers([(stack, index, functions), *others], apis)
     stack_tables = [(s, load_tables(s)) for s in tree.stacks]
     stream_mappings, unmapped, skipped = [], [], []
     for each, its_tables in stack_tables:

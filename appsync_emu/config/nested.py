@@ -250,7 +250,10 @@ def _load_child(parent: Stack, resource: Resource) -> Stack:
 
 
 def _new_stack(template: Template, name: str, parent: Stack, overrides: dict[str, str]) -> Stack:
-    """A stack named `name` loaded from `template`, sharing `parent`'s endpoints and problems."""
+    """A stack named `name` loaded from `template`, sharing `parent`'s endpoints and problems.
+
+    Its identity is its parent's and its name, so two nested copies of one template get their own ids.
+    """
     return Stack(
         template,
         template_resources(template, parent.problems),
@@ -260,4 +263,5 @@ def _new_stack(template: Template, name: str, parent: Stack, overrides: dict[str
         pseudo=pseudo_parameters(template.identity, name),
         problems=parent.problems,
         api_key_override=parent.api_key_override,
+        identity=f"{parent.identity}/{name}",
     )

@@ -43,10 +43,12 @@ class Stack:
         pseudo: dict[str, Any],
         problems: Problems,
         api_key_override: str | None = None,
+        identity: str | None = None,
     ) -> None:
         self.template: Template = template
         self.path: Path = template.path
-        self.identity: str = template.identity
+        #: What stable ids derive from: the template's identity, or for a nested stack its place in the tree.
+        self.identity: str = identity or template.identity
         self.resources: dict[str, Resource] = resources
         self.stack_name: str = stack_name
         self.endpoints: LocalEndpoints = endpoints

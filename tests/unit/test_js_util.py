@@ -359,6 +359,11 @@ def test_filter_and_condition_expressions(runtime: JsRuntime) -> None:
         js(runtime, "util.transform.toDynamoDBConditionExpression({ id: { attributeExists: false }, v: { eq: 1 } })")
     )
     assert c["expression"] == "(attribute_not_exists(#id)) AND (#v = :v_eq)"
+    # Amplify's generated resolvers wrap one condition in "and": DynamoDB refuses "((…))" as redundant
+    one = json.loads(
+        js(runtime, "util.transform.toDynamoDBConditionExpression({ and: [{ id: { attributeExists: false } }] })")
+    )
+    assert one["expression"] == "(attribute_not_exists(#id))"
     assert js(runtime, "util.transform.toDynamoDBFilterExpression({})") == "null"
 
 

@@ -63,6 +63,8 @@ def call(
         ("#foreach($i in [1..3])#set($last = $i)#end$last", {}, "3"),
         ("#foreach($x in [1..5])$x#if($x == 2)#break#end#end", {}, "12"),
         ("#foreach($x in $l)$x#if($foreach.hasNext),#end#end", {"l": ["a", "b"]}, "a,b"),
+        ("#foreach($x in $l)$x#if($foreach.hasNext()),#end#end", {"l": ["a", "b"]}, "a,b"),
+        ("#foreach($x in $l)$foreach.getCount()$foreach.isLast()#end", {"l": ["a", "b"]}, "1false2true"),
         ("#foreach($v in $m)$v#end", {"m": {"a": 1, "b": 2}}, "12"),
         ("#foreach($e in $m.entrySet())$e.key=$e.value;#end", {"m": {"a": 1}}, "a=1;"),
         ('#if("")yes#end', {}, "yes"),

@@ -468,7 +468,9 @@
       if (v === undefined) continue;
       if (k === "and" || k === "or") {
         const subs = (Array.isArray(v) ? v : [v]).map((o) => conditionExpression(x, o)).filter((s) => s);
-        if (subs.length) parts.push("(" + subs.join(k === "and" ? " AND " : " OR ") + ")");
+        // one condition is not wrapped again: DynamoDB refuses "((a))" as redundant parentheses
+        if (subs.length === 1) parts.push(subs[0]);
+        else if (subs.length) parts.push("(" + subs.join(k === "and" ? " AND " : " OR ") + ")");
       } else if (k === "not") {
         const sub = Array.isArray(v)
           ? v.map((o) => conditionExpression(x, o)).filter((s) => s).join(" AND ")

@@ -303,6 +303,23 @@ JAVA_METHODS: dict[type, dict[str, Callable[..., Any]]] = {
 }
 
 
+class ForeachScope(dict[str, Any]):
+    """Velocity's `$foreach`: its properties (`$foreach.hasNext`) and its getters (`$foreach.hasNext()`).
+
+    Amplify's generated resolvers join update clauses with `#if( $foreach.hasNext() )`.
+    """
+
+
+JAVA_METHODS[ForeachScope] = {
+    **_OBJECT,
+    "hasNext": lambda s: s["hasNext"],
+    "getCount": lambda s: s["count"],
+    "getIndex": lambda s: s["index"],
+    "isFirst": lambda s: s["first"],
+    "isLast": lambda s: s["last"],
+}
+
+
 # --- the shim ------------------------------------------------------------------------------
 
 
@@ -368,13 +385,9 @@ def _foreach(self: Any, stream: Any, namespace: Any, loader: Any) -> None:
         count = i + 1
         local["velocityCount"] = count
         local["velocityHasNext"] = count < length
-        local["foreach"] = {
-            "count": count,
-            "index": i,
-            "hasNext": count < length,
-            "first": count == 1,
-            "last": count == length,
-        }
+        local["foreach"] = ForeachScope(
+            count=count, index=i, hasNext=count < length, first=count == 1, last=count == length
+        )
         local[self.loop_var_name] = item
         try:
             self.block.evaluate(stream, local, loader)
