@@ -232,6 +232,9 @@ class Issuers:
         ]
         if project.apis:
             api = project.api
+            used = [p.settings.get("UserPoolId") for p in (api.default_auth, *api.additional_auth)]
+            # the pools the API uses first, in its order, so that `get()` names the one tokens are for
+            found.sort(key=lambda i: used.index(i.pool_id) if i.pool_id in used else len(used))
             for provider in (api.default_auth, *api.additional_auth):
                 if provider.mode is not AuthMode.OPENID_CONNECT:
                     continue
@@ -254,7 +257,7 @@ class Issuers:
         return len(self._issuers)
 
     def get(self, pool: str | None = None) -> LocalIssuer:
-        """An issuer by logical id, pool id or name; None: the first user pool. Else a ValueError naming them."""
+        """An issuer by logical id, pool id or name; None: the API's first user pool. Else a ValueError naming them."""
         if pool is None:
             cognito = [i for i in self._issuers if i.kind == "cognito"]
             if cognito:
