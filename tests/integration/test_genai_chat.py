@@ -352,3 +352,18 @@ async def test_a_history_converse_would_refuse_is_refused_by_ask(
     [error] = body["errors"]
     assert (error["errorType"], error["message"]) == ("ValidationError", message)
     assert fake.calls == [], "nothing was invoked"
+
+
+async def test_the_fake_models_controls_answer_the_page_and_refuse_a_foreign_one(
+    chat_api: EmulatorHandle, fake: FakeBackend
+) -> None:
+    url = f"{chat_api.base_url}/_emu/llm"
+    async with httpx.AsyncClient(timeout=10) as client:
+        foreign = await client.post(url, json={"tps": 1}, headers={"origin": "http://evil.example"})
+        assert foreign.status_code == 403, foreign.text
+        assert fake.tps is None, "a foreign page changed the fake model"
+        mine = await client.post(url, json={"tps": 25}, headers={"origin": chat_api.base_url})
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["controls"]["tps"] == 25
+        shown = (await client.get(url)).json()
+    assert shown["backend"] == "fake" and shown["controls"]["tps"] == 25
