@@ -19,5 +19,5 @@ def test_the_declared_licence_is_an_spdx_expression_and_its_text_ships() -> None
 
 def test_the_package_ships_the_top_level_examples() -> None:
     assert EXAMPLES.resolve() == (ROOT / "examples").resolve()
-    assert example_names() == ["genai-chat", "quickstart", "quickstart-vtl", "todos"]
+    assert example_names() == ["cognito-notes", "genai-chat", "quickstart", "quickstart-vtl", "todos"]
     assert "examples/**/*" in PYPROJECT["tool"]["setuptools"]["package-data"]["appsync_emu"]
