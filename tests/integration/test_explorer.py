@@ -85,6 +85,9 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
     assert all(Path(p).stat().st_size > 0 for p in shots)
 
     errors = [e for e in events if e["event"] == "pageerror" or (e["event"] == "console" and e["type"] == "error")]
+    refusals = "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+    assert {e["tab"] for e in errors if e["text"] == refusals} == {"B"}  # the requests sent without a credential
+    errors = [e for e in errors if e["text"] != refusals]
     assert errors == [], f"the page logged errors: {errors}"
     [query] = [e for e in events if e["event"] == "query"]
     assert query["response"] == {"data": {"whoami": "IAM Authorization"}}
@@ -96,12 +99,16 @@ def test_a_subscription_in_one_tab_receives_the_mutation_run_in_another(api: Emu
     assert note["text"] == "from tab B" and note["by"] == "API Key Authorization"
     received = {e["tab"]: e["response"] for e in events if e["event"] == "event"}
     assert received == {"A": {"data": {"onNote": note}}, "C": {"data": {"onNote": note}}}
+    refused = {e["kind"]: e["response"]["errors"][0] for e in events if e["event"] == "refused"}
+    assert refused["query"]["errorType"] == "UnauthorizedException", refused
+    assert refused["subscription"]["errorType"] == "UnauthorizedException", refused  # its connection_error
     [token_query] = [e for e in events if e["event"] == "token-query"]
     assert token_query["response"] == {"data": {"whoami": "User Pool Authorization", "me": "carol in admin"}}
 
     # AppSync's real-time protocol, not graphql-ws: the subprotocols, the frames, in order.
     realtime = api.base_url.replace("http", "ws", 1) + "/graphql/realtime"
-    assert [(e["tab"], e["url"]) for e in events if e["event"] == "socket"] == [("A", realtime), ("C", realtime)]
+    sockets = [(e["tab"], e["url"]) for e in events if e["event"] == "socket"]
+    assert sockets == [("A", realtime), ("C", realtime), ("B", realtime)]
     frames = [(e["dir"], json.loads(e["text"])) for e in events if e["event"] == "frame" and e["tab"] == "A"]
     kinds = [f"{d}:{f['type']}" for d, f in frames if f["type"] != "ka"]
     assert kinds[:6] == [

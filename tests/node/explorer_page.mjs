@@ -113,9 +113,14 @@ try {
   await run(tabC, poolAuth, SUBSCRIPTION, '&user=carol&groups=admin');
   await waitForResponse(tabC, 'Waiting for events', 'token subscription start');
 
-  // Tab B: the mutation, with the API key.
+  // Tab B: without a credential ("Headers tab only", empty), a query and a subscription show
+  // AppSync's refusals; then the mutation, with the API key.
   const tabB = await context.newPage();
   watch(tabB, 'B');
+  await run(tabB, 'headers', QUERY);
+  emit({ event: 'refused', kind: 'query', response: await waitForResponse(tabB, 'errors', 'refused query') });
+  await run(tabB, 'headers', SUBSCRIPTION);
+  emit({ event: 'refused', kind: 'subscription', response: await waitForResponse(tabB, 'errors', 'refused subscription') });
   await run(tabB, `api-key:${apiKey}`, MUTATION);
   emit({ event: 'mutation', response: await waitForResponse(tabB, 'from tab B', 'mutation') });
   await shot(tabB, 'explorer-mutation.png');

@@ -205,13 +205,21 @@
 
     (async () => {
       const header = { ...(await mode.connect()), ...extra };
+      if (finished) return; // stopped while the credentials were being made
       socket = new WebSocket(REALTIME_URL, ['graphql-ws', 'header-' + base64url(JSON.stringify(header))]);
       socket.onopen = () => socket.send(JSON.stringify({ type: 'connection_init' }));
       socket.onmessage = async (event) => {
+        if (finished) return;
         const msg = JSON.parse(event.data);
         switch (msg.type) {
           case 'connection_ack': {
-            const authorization = { ...(await mode.start(data)), ...extra };
+            let authorization;
+            try {
+              authorization = { ...(await mode.start(data)), ...extra };
+            } catch (err) {
+              fail(`Could not authorize the subscription: ${err.message || err}`);
+              break;
+            }
             socket.send(JSON.stringify({ id, type: 'start', payload: { data, extensions: { authorization } } }));
             break;
           }
