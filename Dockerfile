@@ -7,6 +7,9 @@
 # dynalite, the DynamoDB engine (docs/DYNAMODB.md), into the image.
 #   docker build -t appsync-emu .
 #   docker run --rm -p 127.0.0.1:4000:4000 -v "$PWD:/app" appsync-emu   (loopback only: see docs/SECURITY.md)
+# `serve` watches /app and hot-reloads an edit of the template, schema, resolvers or functions
+# (README, "Hot reload"). Where a bind mount passes no file events into the container (some
+# Docker Desktop setups), poll instead: docker run -e WATCHFILES_FORCE_POLLING=true ...
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -123,12 +123,24 @@ def load(template: Path, endpoints: LocalEndpoints, settings: Settings) -> tuple
     return project, gaps
 
 
-def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings) -> Emulator:
-    """Load `template` and assemble the emulator; raises `ConfigErrors` listing every problem."""
+def build_emulator(
+    template: Path,
+    endpoints: LocalEndpoints,
+    settings: Settings,
+    *,
+    loaded: tuple[Project, list[Gap]] | None = None,
+    services: Services | None = None,
+) -> Emulator:
+    """Load `template` and assemble the emulator; raises `ConfigErrors` listing every problem.
+
+    A hot reload (`reload.py`) passes the project it has already `load`ed and checked, and the
+    running emulator's `services` (DynamoDB's data, the async queue and its journal, the workers),
+    which are then kept instead of built.
+    """
     from .runtimes import build_runtimes
     from .schema import build_appsync_schema
 
-    project, gaps = load(template, endpoints, settings)
+    project, gaps = loaded or load(template, endpoints, settings)
     api = project.api
     schema = build_appsync_schema(api.schema_sdl, api.schema_origin)
     for warning in project.warnings:
@@ -139,7 +151,7 @@ def build_emulator(template: Path, endpoints: LocalEndpoints, settings: Settings
     for runtime in runtimes.values():
         for err in runtime.load_errors.values():
             log.warning("resolver code does not load; its field will answer with this error: %s", err)
-    services = Services.build(project, endpoints, settings)
+    services = services or Services.build(project, endpoints, settings)
     from .datasources import build_data_sources
 
     data_sources = build_data_sources(api, project, services)

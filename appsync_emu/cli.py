@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_jwks(serve)
     serve.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not reload when the template, schema, resolver code or function sources change "
+        "(WATCHFILES_FORCE_POLLING=true: poll, for mounts that report no changes)",
+    )
+    serve.add_argument(
         "--strict",
         action="store_true",
         help="refuse to start when the template uses something the emulator does not run (else it answers NotEmulated)",
@@ -255,6 +261,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         prewarm_functions=not args.no_prewarm,
         async_journal=not args.no_async_journal,
         strict=args.strict,
+        watch=not args.no_watch,
         allow_origins=tuple(args.allow_origin),
         endpoint_overrides=_parse_endpoint_overrides(args.endpoint_override),
         data_dir=args.data_dir,

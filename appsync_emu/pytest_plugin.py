@@ -10,8 +10,9 @@ Installed through the `pytest11` entry point, so `pip install appsync-emu` is en
 keyword (for example `lambda_retry_delays_s=(0.1, 0.2)`); a relative path is read from the
 pytest root directory, wherever pytest was started. `appsync_emu` stops its emulators when the
 test ends; `appsync_emu_module` and `appsync_emu_session` are the same factory for module- and
-session-scoped fixtures, so one emulator can serve many tests. This module imports nothing
-heavy until a fixture is used.
+session-scoped fixtures, so one emulator can serve many tests. An emulator started here does
+not watch the project for edits unless asked (`appsync_emu(path, watch=True)`: hot reload, as
+`serve` does). This module imports nothing heavy until a fixture is used.
 """
 
 from __future__ import annotations

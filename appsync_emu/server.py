@@ -31,6 +31,7 @@ from .app import Emulator, build_emulator
 from .auth.sigv4 import SESSION_TOKENS
 from .config.model import AuthMode, LocalEndpoints
 from .logs import quiet_credentials
+from .reload import Reloader
 from .settings import Settings
 from .transport.http_protocol import WebSocketProtocol, http_protocol
 
@@ -144,7 +145,6 @@ def banner(emulator: Emulator) -> str:
         f"appsync-emu: API {api.name!r} from {emulator.project.template_path}",
         f"  GraphQL:   {ep.graphql_url}",
         f"  Real-time: {ep.realtime_url}",
-        f"  Explorer:  {ep.base_url}/  (GraphiQL, in a browser)",
         f"  Auth:      {', '.join(m.value for m in dict.fromkeys(api.auth_modes))}",
     ]
     if AuthMode.API_KEY in api.auth_modes:
@@ -164,6 +164,8 @@ def banner(emulator: Emulator) -> str:
     if emulator.gaps:
         lines.append("  Not emulated (requests that reach these answer errorType NotEmulated; --strict refuses them):")
         lines.extend(f"    - {gap.message}{'' if gap.blocking else ' (left out)'}" for gap in emulator.gaps)
+    if emulator.settings.watch:
+        lines.append("  Hot reload: on (an edit to the template, schema, resolvers or functions applies; --no-watch)")
     lines.append(f"appsync-emu: ready on {ep.base_url}")
     lines.append(f"  Try it: {try_it(emulator)}")
     lines.append("  Ctrl+C to stop.")
@@ -220,9 +222,14 @@ class _Server(uvicorn.Server):
 
 
 async def _serve_until_done(
-    server: _Server, sock: socket.socket, emulator: Emulator, on_started: Callable[[], None]
+    server: _Server,
+    sock: socket.socket,
+    emulator: Emulator,
+    on_started: Callable[[], None],
+    reloader: Reloader | None = None,
 ) -> None:
-    """Serve; once uvicorn answers call `on_started`; on the way out close the emulator's services."""
+    """Serve; once uvicorn answers start watching (with a `reloader`) and call `on_started`; on the way out
+    stop watching and close the emulator's services."""
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
@@ -230,9 +237,13 @@ async def _serve_until_done(
         if not server.started:
             await task
             raise ServeError("the server stopped before it could serve (see the log above)")
+        if reloader is not None:
+            await reloader.start()
         on_started()
         await task
     finally:
+        if reloader is not None:
+            await reloader.aclose()
         await emulator.aclose()
     for sig in reversed(server.signals):
         signal.raise_signal(sig)  # after the shutdown: the process ends as the signal says
@@ -267,7 +278,8 @@ async def serve(
         if on_ready is not None:
             on_ready(emulator)
 
-    await _serve_until_done(server, sock, emulator, started)
+    reloader = Reloader(emulator, template) if settings.watch else None
+    await _serve_until_done(server, sock, emulator, started, reloader)
 
 
 def run(template: Path, settings: Settings) -> None:
@@ -295,6 +307,8 @@ class BackgroundServer:
         self.template = template
         self.settings = settings
         self.emulator: Emulator | None = None
+        #: Watches the project and hot-reloads it, with `Settings(watch=True)`.
+        self.reloader: Reloader | None = None
         self._server: _Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -335,7 +349,9 @@ class BackgroundServer:
             sock.close()
             raise
         self._server = _Server(uvicorn_config(self.emulator, self.settings))
-        await _serve_until_done(self._server, sock, self.emulator, self._ready.set)
+        if self.settings.watch:
+            self.reloader = Reloader(self.emulator, self.template)
+        await _serve_until_done(self._server, sock, self.emulator, self._ready.set, self.reloader)
 
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run `fn` on the server's event loop thread, wait, and return its result (or raise its exception)."""

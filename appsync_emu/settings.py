@@ -88,3 +88,6 @@ class Settings:
     #: Refuse to start when the template uses a data source type, resolver or function runtime, or
     #: auth mode the emulator does not run (by default those parts answer `NotEmulated`).
     strict: bool = False
+    #: Watch the template, schema, resolver code and function sources and reload on a change
+    #: (`reload.py`). The CLI's `serve` does unless `--no-watch`; fixtures only when asked (`watch=True`).
+    watch: bool = False

@@ -131,6 +131,10 @@ class AsyncInvoker:
     def settings(self) -> InvokerSettings:
         return self._settings
 
+    def update_functions(self, functions: Mapping[str, LambdaFunction]) -> None:
+        """A hot reload's functions (their new settings apply to invocations started from now on)."""
+        self._functions = dict(functions)
+
     @property
     def journal(self) -> Journal | None:
         return self._journal

@@ -367,6 +367,10 @@ class Concurrency:
         return cls(min(max(reserved, 0), cap), throttles=True)
 
 
+class PoolRetired(ServiceClosedError):
+    """The pool an invocation waited on was replaced by a reload; the service retries it on the new one."""
+
+
 class WorkerPool:
     """The execution environments of one function and the invocations waiting for one."""
 
@@ -553,6 +557,27 @@ class WorkerPool:
             else:
                 keep.append(worker)
         self._idle = keep
+
+    def retire(self) -> None:
+        """The function's code changed (a hot reload): take no more invocations and stop idle workers now.
+
+        A busy worker ends when its invocation does (`_release` discards it), so an invocation
+        already running finishes on the old code. Invocations still waiting for a worker fail with
+        `PoolRetired`, which `LambdaService` answers by running them in the function's new pool.
+        """
+        self._closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(PoolRetired(f"{self.function.function_name} was reloaded"))
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            self._discard(worker)
+
+    @property
+    def drained(self) -> bool:
+        """Retired and nothing left running: no worker, no start, no invocation in progress."""
+        return self._closed and not self._workers and not self._starting and not self.in_use and not self._reaping
 
     async def aclose(self) -> None:
         """Kill every worker; waiting invocations fail with `ServiceClosedError`."""

@@ -18,15 +18,28 @@ def command(function: LambdaFunction) -> list[str]:
 
 
 def check(function: LambdaFunction) -> str | None:
-    """The handler's module must exist in the code folder (Lambda fails with Runtime.ImportModuleError)."""
+    """The handler's module must exist in the code folder (Lambda fails with Runtime.ImportModuleError)
+    and compile (Runtime.UserCodeSyntaxError): a hot reload keeps the last good version instead."""
     module, _, name = function.handler.rpartition(".")
     if not module or not name:
         return f"Handler {function.handler!r} must be <module>.<function>"
     relative = Path(*module.replace("/", ".").split("."))
     code_dir = function.code_dir
-    if (code_dir / relative.with_suffix(".py")).is_file() or (code_dir / relative / "__init__.py").is_file():
-        return None
+    for candidate in (code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"):
+        if candidate.is_file():
+            return _syntax_error(candidate, module)
     return f"Handler {function.handler!r}: no module {relative}.py in {code_dir}"
+
+
+def _syntax_error(path: Path, module: str) -> str | None:
+    """Lambda's words for a handler module that does not compile, or None."""
+    try:
+        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        return f"Syntax error in module '{module}': {err.msg} ({path}, line {err.lineno})"
+    except (OSError, ValueError) as err:  # unreadable, or a NUL byte
+        return f"Handler module {path} cannot be read: {err}"
+    return None
 
 
 def note(function: LambdaFunction) -> str | None:

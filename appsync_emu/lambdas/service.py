@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from .. import limits
@@ -26,7 +26,7 @@ from .errors import (
     ResourceNotFoundException,
     ServiceClosedError,
 )
-from .pool import INIT_TIMEOUT_S, Concurrency, FunctionLog, WorkerPool
+from .pool import INIT_TIMEOUT_S, Concurrency, FunctionLog, PoolRetired, WorkerPool
 from .results import InvokeResult
 from .runtimes import runtime_for
 
@@ -75,6 +75,7 @@ class LambdaService:
         self._idle_timeout_s = idle_timeout_s
         self._logger = logger or logging.getLogger("appsync_emu.lambda")
         self._pools: dict[str, WorkerPool] = {}
+        self._retired: list[WorkerPool] = []  # replaced by a reload, finishing what they run
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -110,8 +111,27 @@ class LambdaService:
         """Like `invoke` for an event already serialized as JSON (no size check)."""
         if self._late_env is not None:
             await self._await_late_env()
-        pool = self._pool(self.resolve(function))
-        return await pool.invoke(request_id or str(uuid.uuid4()), body)
+        request_id = request_id or str(uuid.uuid4())
+        while True:
+            try:
+                return await self._pool(self.resolve(function)).invoke(request_id, body)
+            except PoolRetired:
+                continue  # it waited for a worker of code a reload replaced: run it on the new code
+
+    def update(self, functions: Mapping[str, LambdaFunction], restart: Iterable[str]) -> None:
+        """A hot reload: serve `functions` from now on; the pools of `restart` (and removed functions) retire.
+
+        The next invocation of a restarted function starts a worker with its new code; one that
+        is running finishes on the old code (`WorkerPool.retire`).
+        """
+        self._functions = dict(functions)
+        gone = set(restart) | (self._pools.keys() - self._functions.keys())
+        for logical_id in gone:
+            pool = self._pools.pop(logical_id, None)
+            if pool is not None:
+                pool.retire()
+                self._retired.append(pool)
+        self._retired = [pool for pool in self._retired if not pool.drained]
 
     def concurrency(self, function: str) -> Concurrency:
         """The one answer to "how many at once, and what happens past that" for a function."""
@@ -193,4 +213,4 @@ class LambdaService:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
+        await asyncio.gather(*(pool.aclose() for pool in [*self._pools.values(), *self._retired]))

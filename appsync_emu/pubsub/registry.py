@@ -156,6 +156,22 @@ class PubSub:
         self.delivered += delivered
         return delivered
 
+    def retain(self, keep: Callable[[SubscriptionSpec], bool]) -> int:
+        """End, as an invalidation does (`complete`), every subscription whose spec `keep` refuses.
+
+        A hot reload calls it with "does the new schema still allow this document?" (`reload.py`).
+        """
+        ended = 0
+        for groups in list(self._by_field.values()):
+            for group in list(groups.values()):
+                if keep(group.spec):
+                    continue
+                for outbox, sub_id in list(group.members.values()):
+                    self.remove(outbox, sub_id)
+                    outbox.end_subscription(sub_id)
+                    ended += 1
+        return ended
+
     def invalidate(self, subscription_field: str, payload: dict[str, Any]) -> int:
         """End every subscription on the field whose invalidation filter matches `payload`."""
         ended = 0
