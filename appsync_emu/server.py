@@ -145,6 +145,7 @@ def banner(emulator: Emulator) -> str:
         f"appsync-emu: API {api.name!r} from {emulator.project.template_path}",
         f"  GraphQL:   {ep.graphql_url}",
         f"  Real-time: {ep.realtime_url}",
+        f"  Explorer:  {ep.base_url}/  (GraphiQL, in a browser)",
         f"  Auth:      {', '.join(m.value for m in dict.fromkeys(api.auth_modes))}",
     ]
     if AuthMode.API_KEY in api.auth_modes:

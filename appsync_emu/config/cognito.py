@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import ids
 from .intrinsics import is_placeholder
-from .model import DEFAULT_REGION, AuthMode, GraphQLApi, LocalEndpoints, UserPool
+from .model import DEFAULT_REGION, AuthMode, GraphQLApi, LocalEndpoints, Origin, UserPool
 from .resource import Resource
 
 if TYPE_CHECKING:
@@ -77,3 +77,30 @@ def load_user_pools(stacks: Iterable[Stack], apis: Iterable[GraphQLApi], endpoin
             if isinstance(named, str) and named and not is_placeholder(named) and named not in pools:
                 pools[named] = UserPool(named, issuer_url(endpoints, named), name=named, origin=provider.origin)
     return list(pools.values())
+
+
+def default_action_problems(api: GraphQLApi) -> list[tuple[str, Origin | None]]:
+    """Where a `UserPoolConfig`'s `DefaultAction` is one AppSync refuses: DENY on a multi-auth API (only
+    ALLOW lets the other modes work), or any `DefaultAction` on an additional provider (CloudFormation
+    rejects the property there)."""
+    found: list[tuple[str, Origin | None]] = []
+    default = api.default_auth
+    action = str(default.settings.get("DefaultAction") or "ALLOW").upper()
+    if default.mode is AuthMode.AMAZON_COGNITO_USER_POOLS and action == "DENY" and api.additional_auth:
+        found.append(
+            (
+                f"API {api.name}: UserPoolConfig DefaultAction DENY is only valid when AMAZON_COGNITO_USER_POOLS is "
+                "the API's only mode; with AdditionalAuthenticationProviders AppSync needs ALLOW",
+                default.origin,
+            )
+        )
+    for n, provider in enumerate(api.additional_auth):
+        if provider.mode is AuthMode.AMAZON_COGNITO_USER_POOLS and "DefaultAction" in provider.settings:
+            found.append(
+                (
+                    f"API {api.name}: AdditionalAuthenticationProviders/{n}/UserPoolConfig has no DefaultAction "
+                    "(CloudFormation refuses the property there)",
+                    provider.origin,
+                )
+            )
+    return found

@@ -14,7 +14,7 @@ from . import assembly
 from .appsync_api import ApiIndex, build_apis
 from .appsync_resolvers import attach_resolvers
 from .cfn import Template, line_of, read_template
-from .cognito import load_user_pools
+from .cognito import default_action_problems, load_user_pools
 from .dynamodb_tables import TABLE_TYPES, load_tables
 from .event_sources import MAPPING_TYPE, load_stream_mappings
 from .expand import template_resources
@@ -201,6 +201,8 @@ def load_project(
             uri = provider.settings.get("AuthorizerUri") if provider.mode is AuthMode.AWS_LAMBDA else None
             if isinstance(uri, str):
                 functions.use(uri)  # a Lambda authorizer is a function the API uses
+        for message, origin in default_action_problems(api):
+            problems.error(message, origin)
     others = [(each, ApiIndex(each, index), tree.function_table(each)) for each in tree.stacks if each is not stack]
     attach_resolvers([(stack, index, functions), *others], apis)
     stack_tables = [(s, load_tables(s)) for s in tree.stacks]

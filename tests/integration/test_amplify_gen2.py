@@ -4,7 +4,8 @@
 (SOURCE.md). Amplify puts the API in a nested stack, each model's table, data source, pipeline
 functions and VTL resolvers in a nested stack below it, and the table behind its
 `Custom::AmplifyDynamoDBTable` resource; the generated resolvers run as in AppSync, against the
-embedded DynamoDB engine.
+embedded DynamoDB engine, under API-key access (`Todo`) and owner access with the local user
+pool's tokens (`Note`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
@@ -74,3 +76,25 @@ async def test_a_subscriber_gets_the_created_todo(backend: EmulatorHandle) -> No
     event = await client.recv(timeout=10)
     assert event["payload"]["data"]["onCreateTodo"] == todo
     await client.close()
+
+
+def test_owner_auth_keeps_each_users_notes_to_themselves(backend: EmulatorHandle) -> None:
+    """`allow.owner()`: Amplify's resolvers read `ctx.identity.claims` of the local pool's tokens."""
+    alice, bob = backend.token("alice"), backend.token("bob")
+
+    def as_user(token: str, query: str, **variables: Any) -> dict[str, Any]:
+        body = {"query": query, "variables": variables}
+        return httpx.post(backend.graphql_url, json=body, headers={"authorization": token}, timeout=10).json()  # type: ignore[no-any-return]
+
+    note = as_user(alice, 'mutation { createNote(input: {text: "mine"}) { id text owner } }')["data"]["createNote"]
+    assert note["text"] == "mine" and note["owner"] == "alice"
+    listed = as_user(alice, "query { listNotes { items { id } } }")["data"]["listNotes"]["items"]
+    assert {"id": note["id"]} in listed
+    assert as_user(bob, "query { listNotes { items { id } } }")["data"]["listNotes"]["items"] == []
+    refused = as_user(bob, 'mutation($id: ID!) { updateNote(input: {id: $id, text: "x"}) { id } }', id=note["id"])
+    assert refused["errors"][0]["errorType"] == "Unauthorized" and refused["data"] == {"updateNote": None}
+    edited = as_user(
+        alice, 'mutation($id: ID!) { updateNote(input: {id: $id, text: "edited"}) { text } }', id=note["id"]
+    )
+    assert edited == {"data": {"updateNote": {"text": "edited"}}}
+    assert as_user(alice, "query { listTodos { items { id } } }")["errors"][0]["errorType"] == "Unauthorized"

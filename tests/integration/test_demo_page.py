@@ -208,14 +208,15 @@ def test_the_page_renders_markdown_safely_and_sends_earlier_turns_to_the_model(
     assert second["text"].strip() == "Yes."
 
 
+@pytest.mark.parametrize("runtime", ["python", "nodejs"])
 def test_a_throttle_mid_stream_shows_the_failure_then_lambdas_retry_recovering(
-    appsync_emu: Callable[..., EmulatorHandle],
+    appsync_emu: Callable[..., EmulatorHandle], runtime: str
 ) -> None:
-    api = appsync_emu(EXAMPLE, lambda_retry_delays_s=(0.5,))
+    api = appsync_emu(EXAMPLE, lambda_retry_delays_s=(0.5,), parameter_overrides={"ChatRuntime": runtime})
     fake: FakeBackend = api.fake_llm
     api.call(lambda: fake.set_reply(REPLY))
     steps = [{"controls": {"tps": 50, "throttleAfter": 3, "throttleTimes": 1}}, {"ask": PROMPT}]
-    events = run_page(f"{api.base_url}/demo/", steps, "throttle")
+    events = run_page(f"{api.base_url}/demo/", steps, f"throttle-{runtime}")
 
     [controls] = [e for e in events if e["event"] == "controls"]
     assert "the next 1 model call fail with ThrottlingException after 3 tokens" in controls["status"]

@@ -147,6 +147,12 @@ def test_browsers_get_the_explorer_at_the_root_and_on_graphql(api: EmulatorHandl
         assert "<title>GraphQL explorer" in page.text
 
 
+def test_the_banner_names_the_explorer(api: EmulatorHandle) -> None:
+    from appsync_emu.server import banner
+
+    assert f"  Explorer:  {api.base_url}/  (GraphiQL, in a browser)" in banner(api.emulator).splitlines()
+
+
 def test_api_clients_keep_appsyncs_answers_on_those_paths(api: EmulatorHandle) -> None:
     for accept in (None, "*/*", "application/json", "application/graphql-response+json"):
         headers = {"accept": accept} if accept else {}

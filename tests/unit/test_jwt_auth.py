@@ -349,3 +349,48 @@ def test_default_action_deny_opens_only_fields_a_directive_names() -> None:
     # on a multi-auth API @aws_auth is ignored: the default mode applies
     multi = field_rules(schema, _api("ALLOW", AuthMode.API_KEY))
     assert multi[("Query", "grouped")].allows(user)
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "message"),
+    [
+        (
+            "{UserPoolId: !Ref Pool, DefaultAction: DENY}",
+            "      AdditionalAuthenticationProviders: [{AuthenticationType: API_KEY}]",
+            "DefaultAction DENY is only valid when AMAZON_COGNITO_USER_POOLS is the API's only mode",
+        ),
+        (
+            "{UserPoolId: !Ref Pool, DefaultAction: ALLOW}",
+            "      AdditionalAuthenticationProviders:\n"
+            "        - {AuthenticationType: AMAZON_COGNITO_USER_POOLS, UserPoolConfig: {UserPoolId: !Ref Pool, "
+            "DefaultAction: ALLOW}}",
+            "AdditionalAuthenticationProviders/0/UserPoolConfig has no DefaultAction",
+        ),
+    ],
+)
+def test_default_actions_appsync_refuses_are_config_errors(
+    tmp_path: Path, config: str, extra: str, message: str
+) -> None:
+    from appsync_emu.config.model import ConfigErrors
+
+    (tmp_path / "schema.graphql").write_text("type Query { a: String }\n")
+    (tmp_path / "template.yaml").write_text(
+        f"""
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+  Api:
+    Type: AWS::AppSync::GraphQLApi
+    Properties:
+      Name: t
+      AuthenticationType: AMAZON_COGNITO_USER_POOLS
+      UserPoolConfig: {config}
+{extra}
+  Schema:
+    Type: AWS::AppSync::GraphQLSchema
+    Properties: {{ApiId: !GetAtt Api.ApiId, DefinitionS3Location: schema.graphql}}
+"""
+    )
+    with pytest.raises(ConfigErrors) as caught:
+        load_project(tmp_path, ENDPOINTS)
+    assert any(message in str(e) for e in caught.value.errors), caught.value.errors

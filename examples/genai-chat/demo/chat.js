@@ -381,6 +381,7 @@
       this.startedAt = performance.now();
       this.attempt = 1;
       this.failures = 0;
+      this.coldStarts = new Map(); // attempt → init ms, from the REPORT line of its logs
       this.syncing = false;
       this.reset();
       this.setState('waiting');
@@ -558,12 +559,17 @@
         timeline.put('queued', 'queued', time(invocation.enqueuedAt), `Event queued for ${invocation.function} (request ${id}…)`, 'server');
         // Attempts are recorded with their start (the invoker's: a cold start's init comes after it)
         // and the function's own duration, not their end, so only the start is drawn.
+        // The record keeps the last attempt's log lines; Lambda's REPORT line names a cold start's init.
+        const init = (invocation.logs || []).map((line) => /Init Duration: ([\d.]+) ms/.exec(line)).find(Boolean);
+        if (init && invocation.attempts.length) this.coldStarts.set(invocation.attempts.length, Math.round(Number(init[1])));
         for (const attempt of invocation.attempts) {
-          const retried = attempt.attempt > 1 ? " (Lambda's retry)" : '';
+          const notes = attempt.attempt > 1 ? ["Lambda's retry"] : [];
+          if (this.coldStarts.has(attempt.attempt)) notes.push(`a cold start: ${this.coldStarts.get(attempt.attempt)} ms of init`);
+          const note = notes.length ? ` (${notes.join(', ')})` : '';
           const outcome = attempt.functionError
             ? `; it failed after ${Math.round(attempt.durationMs)} ms (${attempt.errorType || attempt.functionError})`
             : `; it ran ${Math.round(attempt.durationMs)} ms`;
-          timeline.put(`started ${attempt.attempt}`, 'started', time(attempt.startedAt), `function started, attempt ${attempt.attempt}${retried}${outcome}`, 'server', attempt.attempt);
+          timeline.put(`started ${attempt.attempt}`, 'started', time(attempt.startedAt), `function started, attempt ${attempt.attempt}${note}${outcome}`, 'server', attempt.attempt);
         }
         if (invocation.state === 'running' && invocation.attempts.length < invocation.approximateInvokeCount) {
           const n = invocation.approximateInvokeCount;
