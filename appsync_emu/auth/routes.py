@@ -35,10 +35,12 @@ def mint_pair(issuers: Issuers, request: Mapping[str, Any]) -> dict[str, Any]:
     user = request.get("user")
     if not isinstance(user, str) or not user:
         raise TokenRequestError('"user" (a non-empty string) is required')
-    groups = request.get("groups") or []
+    groups = request.get("groups")
+    groups = [] if groups is None else groups
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise TokenRequestError('"groups" must be a list of strings')
-    claims = request.get("claims") or {}
+    claims = request.get("claims")
+    claims = {} if claims is None else claims
     if not isinstance(claims, dict):
         raise TokenRequestError('"claims" must be an object')
     expires_in = request.get("expiresIn", 3600)

@@ -221,6 +221,27 @@ async def test_each_start_is_checked_with_its_own_token(api: EmulatorHandle) -> 
     await client.close()
 
 
+async def test_oidc_tokens_and_plain_upgrade_headers_on_the_socket(api: EmulatorHandle) -> None:
+    from websockets.asyncio.client import connect
+
+    oidc = api.token("carol", pool="auth.example.com")
+    client = await RawClient.open(api, header=jwt_header(api, oidc))
+    assert (await client.init())["type"] == "connection_ack"
+    # @aws_oidc is not on onPost: the OIDC caller may not subscribe to it
+    frame = await client.start("1", "subscription { onPost { text } }", authorization=jwt_header(api, oidc))
+    assert frame["type"] == "error" and frame["payload"]["errors"][0]["errorType"] == "Unauthorized"
+    await client.close()
+    url = api.realtime_url
+    for token, expected in (
+        (api.token("alice"), "connection_ack"),
+        (forged_tokens(api)["other key"], "connection_error"),
+    ):
+        headers = {"Authorization": token}
+        async with connect(url, subprotocols=["graphql-ws"], additional_headers=headers, compression=None) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == expected
+
+
 # --- Tokens offline -----------------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -297,6 +297,66 @@ async def test_the_authorizer_routes_a_jwt_by_its_issuer(issuers: Issuers) -> No
         assert (caught.value.status, caught.value.message) == (401, message)
     with pytest.raises(AuthError, match="Valid authorization header not provided"):
         await authorizer.authorize({})
+
+
+class RecordingLambda:
+    """Stands for the Lambda authorizer: records the tokens that reach it and accepts them."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    async def authorize(
+        self, token: str, headers: Mapping[str, str], body: bytes, source_ip: str | None, *, connection: bool
+    ) -> AuthContext:
+        self.tokens.append(token)
+        return AuthContext(AuthMode.AWS_LAMBDA, {"resolverContext": {}}, dict(headers))
+
+
+async def test_with_a_lambda_authorizer_too_only_tokens_no_issuer_claims_go_to_it(issuers: Issuers) -> None:
+    api = load_project(APP, ENDPOINTS).api
+    fake = RecordingLambda()
+    authorizer = Authorizer(
+        api,
+        {},
+        {},
+        clock=lambda: NOW + 1,
+        jwt_modes=jwt_modes(api, issuers),
+        lambda_authorizer=fake,  # type: ignore[arg-type]
+    )
+    pool = issuers.get()
+    ours = pool.mint(username="alice", now=NOW)
+    assert (await authorizer.authorize({"authorization": ours})).mode is AuthMode.AMAZON_COGNITO_USER_POOLS
+    expired = pool.mint(username="alice", expires_in=1, now=NOW - 100)
+    with pytest.raises(AuthError, match="Token has expired"):
+        await authorizer.authorize({"authorization": expired})  # refused by its pool, not passed on
+    foreign = LocalIssuer("x", "https://issuer.example.net").mint(username="m", now=NOW)
+    for token in ("custom-token-123", "Bearer " + foreign, foreign):
+        assert (await authorizer.authorize({"authorization": token})).mode is AuthMode.AWS_LAMBDA
+    assert fake.tokens == ["custom-token-123", "Bearer " + foreign, foreign]  # as sent
+
+
+def test_token_requests_are_checked(issuers: Issuers) -> None:
+    from appsync_emu.auth.routes import TokenRequestError, mint_pair
+
+    pair = mint_pair(issuers, {"user": "alice", "groups": ["admin"], "claims": {"email": "a@b.c"}, "expiresIn": 60})
+    assert set(pair) == {"idToken", "accessToken", "expiresIn", "tokenType", "issuer", "poolId", "clientId"}
+    pool = issuers.get()
+    claims = jwt.decode(pair["idToken"], pool.keyset()).claims
+    assert claims["exp"] - claims["iat"] == 60 and claims["email"] == "a@b.c"
+    assert jwt.decode(pair["accessToken"], pool.keyset()).claims["token_use"] == "access"
+    assert mint_pair(issuers, {"user": "c", "pool": "auth.example.com"})["issuer"].endswith(
+        "/_emu/oidc/auth.example.com"
+    )
+    for bad, message in (
+        ({}, '"user"'),
+        ({"user": "a", "groups": "admin"}, '"groups"'),
+        ({"user": "a", "claims": []}, '"claims"'),
+        ({"user": "a", "expiresIn": 0}, '"expiresIn"'),
+        ({"user": "a", "expiresIn": 86_401}, '"expiresIn"'),
+        ({"user": "a", "pool": "nope"}, "no issuer named 'nope'"),
+    ):
+        with pytest.raises(TokenRequestError, match=message):
+            mint_pair(issuers, bad)
 
 
 def test_jwks_names_must_be_the_apis_pools_or_providers(issuers: Issuers, tmp_path: Path) -> None:
