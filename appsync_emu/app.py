@@ -41,6 +41,7 @@ from .transport.origins import EmulatorRoutesGuard, OriginPolicy
 from .transport.realtime import RealtimeEndpoint
 
 if TYPE_CHECKING:
+    from .auth.cognito_idp import CognitoIdp
     from .dynamodb.engine import DynamoDBService
 
 log = logging.getLogger("appsync_emu")
@@ -63,6 +64,8 @@ class Emulator:
     demo_dir: Path | None = None
     #: The local token issuers: one per Cognito user pool and OIDC provider (`auth/issuers.py`).
     issuers: Issuers = field(default_factory=Issuers)
+    #: The Cognito endpoint (sign-in for the user pools), when the template has a pool (`auth/cognito_idp.py`).
+    cognito: CognitoIdp | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -186,6 +189,14 @@ def build_emulator(
         lambda_authorizer=LambdaAuthorizer.for_project(project, services.lambdas),
     )
     origins = OriginPolicy(settings.allow_origins)
+    from .auth.cognito_users import UsersError, cognito_endpoint
+
+    try:
+        cognito, cognito_routes = cognito_endpoint(
+            project, issuers, origins, users_file=settings.users_file, users=settings.users
+        )
+    except UsersError as err:
+        raise ConfigErrors([ConfigError(str(err))]) from None
     realtime = RealtimeEndpoint(
         engine,
         authorizer,
@@ -209,6 +220,7 @@ def build_emulator(
     routes.update({("websocket", path): realtime for path in REALTIME_PATHS})
     starlette = Starlette(
         routes=[
+            *cognito_routes,  # `POST /` with Cognito's X-Amz-Target: the user pools' sign-in
             *extra_routes(project, endpoints, services, demo_dir, settings.iam_credentials, issuers),
             *dashboard_routes(observer, origins),
         ]
@@ -234,6 +246,7 @@ def build_emulator(
         gaps,
         demo_dir,
         issuers,
+        cognito,
     )
 
 
@@ -278,15 +291,19 @@ def extra_routes(
         }
         if issuers is not None and len(issuers):
             body["userPools"], body["oidcProviders"] = describe_pools(issuers)
+            if body["userPools"]:  # the Cognito endpoint (auth/cognito_idp.py): Amplify's `userPoolEndpoint`
+                body["cognitoEndpoint"] = endpoints.base_url
+                for pool in body["userPools"]:
+                    pool["cognitoEndpoint"] = endpoints.base_url
         if services.dynamodb is not None:
             body["dynamodb"] = await dynamodb_config(services.dynamodb)
         return JSONResponse(body)
 
     routes.append(Route("/_emu/config", config))
+    routes.extend(issuer_routes(issuers or Issuers()))
     from .explorer import asset_routes
 
     routes.append(asset_routes())
-    routes.extend(issuer_routes(issuers or Issuers()))
     if demo_dir is not None:
         routes.append(Mount("/demo", app=StaticFiles(directory=demo_dir, html=True)))
     return routes

@@ -191,13 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --dynamodb-endpoint: create the template's tables that are missing there",
     )
-    _add_jwks(serve)
+    serve.add_argument(
+        "--users",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the Cognito endpoint's users: YAML {<pool logical id or id, or *>: [{username, password, groups, "
+        "attributes, temporary}]} (default: alice and bob, password Passw0rd!, in every pool)",
+    )
+    serve.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD[:GROUPS]",
+        help="add a user to every pool of the Cognito endpoint (alice:Passw0rd!:admin,editor; repeatable)",
+    )
     serve.add_argument(
         "--no-watch",
         action="store_true",
         help="do not reload when the template, schema, resolver code or function sources change "
         "(WATCHFILES_FORCE_POLLING=true: poll, for mounts that report no changes)",
     )
+    _add_jwks(serve)
     serve.add_argument(
         "--strict",
         action="store_true",
@@ -268,6 +283,8 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         dynamodb_seed=args.dynamodb_seed,
         dynamodb_endpoint=args.dynamodb_endpoint,
         dynamodb_create_tables=args.dynamodb_create_tables,
+        users_file=args.users,
+        users=tuple(args.user),
         jwks=_parse_jwks(args.jwks),
         trust_unverified_tokens=args.trust_unverified_tokens,
     )

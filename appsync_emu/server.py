@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 
@@ -34,6 +34,9 @@ from .logs import quiet_credentials
 from .reload import Reloader
 from .settings import Settings
 from .transport.http_protocol import WebSocketProtocol, http_protocol
+
+if TYPE_CHECKING:
+    from .auth.cognito_idp import CognitoIdp
 
 
 class ServeError(Exception):
@@ -152,6 +155,8 @@ def banner(emulator: Emulator) -> str:
         for key in api.api_keys:
             if key.value:
                 lines.append(f"  API key:   {key.value}  ({key.logical_id})")
+    if emulator.cognito is not None:
+        lines.extend(cognito_lines(emulator.cognito, ep.base_url, emulator.settings))
     lines.extend(issuer_lines(emulator))
     if emulator.project.functions:
         lines.append(f"  Bedrock Runtime endpoint: {ep.bedrock_url}")
@@ -171,6 +176,19 @@ def banner(emulator: Emulator) -> str:
     lines.append(f"  Try it: {try_it(emulator)}")
     lines.append("  Ctrl+C to stop.")
     return "\n".join(lines)
+
+
+def cognito_lines(cognito: CognitoIdp, base_url: str, settings: Settings) -> list[str]:
+    """The banner's Cognito endpoint: the URL for Amplify's `userPoolEndpoint`, each pool's clients and users."""
+    from .auth.cognito_users import DEFAULT_PASSWORD
+
+    defaults = settings.users_file is None and not settings.users
+    lines = [f"  Cognito:   {base_url}  (sign-in: Amplify's Auth.Cognito.userPoolEndpoint, boto3's endpoint_url)"]
+    for pool in cognito.pools.values():
+        users = ", ".join(pool.users) or "none (--users FILE, --user NAME:PASSWORD)"
+        password = f" (password {DEFAULT_PASSWORD})" if defaults and pool.users else ""
+        lines.append(f"    pool {pool.issuer.name}: users {users}{password}")
+    return lines
 
 
 def issuer_lines(emulator: Emulator) -> list[str]:

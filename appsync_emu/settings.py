@@ -72,6 +72,12 @@ class Settings:
     dynamodb_endpoint: str | None = None
     #: `--dynamodb-create-tables`: create the template's missing tables at `dynamodb_endpoint`.
     dynamodb_create_tables: bool = False
+    # The Cognito endpoint's users (auth/cognito_users.py; docs/COGNITO.md)
+    #: `--users FILE`: YAML {pool: [{username, password, groups, attributes, temporary}]}.
+    users_file: Path | None = None
+    #: `--user USERNAME:PASSWORD[:GROUP,GROUP]`, each added to every pool. Without these and
+    #: `users_file`, every pool has the default users alice and bob.
+    users: tuple[str, ...] = ()
     # serving
     #: Web origins besides loopback ones and the emulator's own that may open real-time connections ("*": any).
     allow_origins: tuple[str, ...] = ()
