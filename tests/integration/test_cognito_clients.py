@@ -4,11 +4,14 @@ The API is the `cognito-notes` example: Cognito user pools by default, API key a
 mode, `notesOf` for the admin group only. The clients are used as their docs configure them:
 gql's `AppSyncJWTAuthentication` over HTTP and the real-time WebSocket; Apollo Client with
 `aws-appsync-auth-link` and `aws-appsync-subscription-link` (`AMAZON_COGNITO_USER_POOLS`,
-`jwtToken`). Their tokens are minted with the fixture's `api.token(...)`.
+`jwtToken`); Amplify v6 `signIn` (SRP and `USER_PASSWORD_AUTH`) against the emulator's Cognito
+endpoint, then `generateClient({ authMode: 'userPool' })`. Tokens the clients do not get by
+signing in are minted with the fixture's `api.token(...)`.
 
 Forged credentials are tried on every path a client has (HTTP, the WebSocket's connection, a
 subscription's own `extensions.authorization`): a token whose claims were edited after signing,
-one signed by a stranger's key under the pool's key id, an expired one, and one of another pool.
+one signed by a stranger's key under the pool's key id, an expired one, and one of another pool;
+Amplify, which signs in itself, with a wrong password and with its stored tokens edited.
 """
 
 from __future__ import annotations
@@ -319,3 +322,67 @@ def test_apollo_is_refused_a_forged_token_over_http_and_the_websocket(notes: Emu
     assert "subscribed" not in events and "data" not in events
     cause = events["subscription-error"]["error"]["cause"]
     assert [e["message"] for e in cause["errors"]] == ["Connection failed: UnauthorizedException"]
+
+
+# --- Amplify v6: signIn at the emulator's Cognito endpoint, then the userPool auth mode ------------------------
+
+#: The users a template's pool gets when the emulator is given none (README, "Signing in to a user pool").
+PASSWORD = "Passw0rd!"
+
+
+def amplify_config(api: EmulatorHandle) -> str:
+    """What an app reads from `GET /_emu/config` (or the banner) for `Amplify.configure`."""
+    config = httpx.get(api.base_url + "/_emu/config", timeout=10).json()
+    [pool] = config["userPools"]
+    return json.dumps(
+        {
+            "endpoint": api.graphql_url,
+            "cognitoEndpoint": config["cognitoEndpoint"],
+            "userPoolId": pool["poolId"],
+            "userPoolClientId": pool["clientIds"][0],
+        }
+    )
+
+
+@pytest.mark.node
+@pytest.mark.parametrize(("flow", "user"), [("USER_SRP_AUTH", "alice"), ("USER_PASSWORD_AUTH", "bob")])
+def test_amplify_signs_in_then_queries_and_subscribes_in_user_pool_mode(
+    notes: EmulatorHandle, flow: str, user: str
+) -> None:
+    events = run_node("amplify_userpool.mjs", amplify_config(notes), user, PASSWORD, flow)
+    sub = notes.emulator.issuers.get().sub(user)
+    groups = ["admin"] if user == "alice" else []
+    assert (events["signIn"]["isSignedIn"], events["signIn"]["nextStep"]) == (True, "DONE")
+    assert (events["session"]["sub"], events["session"]["groups"]) == (sub, groups)
+    assert events["me"]["data"]["me"] == {"sub": sub, "username": user, "groups": groups}
+    if groups:  # notesOf admits the admin group only
+        assert "items" in events["notesOf"]["data"]["notesOf"]
+    else:
+        refused = events["notesOf-error"]
+        assert refused["data"] is None
+        assert [(e["errorType"], e["message"]) for e in refused["errors"]] == [
+            ("Unauthorized", "Not Authorized to access notesOf on type Query")
+        ]
+    added = events["mutation"]["data"]["addNote"]
+    assert (added["owner"], added["text"]) == (sub, f"from amplify ({flow})")
+    assert events["data"]["data"]["onNoteAdded"] == added
+
+
+@pytest.mark.node
+def test_amplify_sign_in_with_a_wrong_password_is_cognitos_refusal(notes: EmulatorHandle) -> None:
+    events = run_node("amplify_userpool.mjs", amplify_config(notes), "alice", "not-the-password", "USER_SRP_AUTH")
+    assert events["signIn-error"]["name"] == "NotAuthorizedException"
+    assert events["signIn-error"]["message"] == "Incorrect username or password."
+    assert "me" not in events
+
+
+@pytest.mark.node
+def test_amplify_with_its_stored_tokens_edited_is_refused_over_http_and_the_websocket(notes: EmulatorHandle) -> None:
+    events = run_node("amplify_userpool.mjs", amplify_config(notes), "bob", PASSWORD, "USER_SRP_AUTH", "tampered")
+    assert events["session"]["groups"] == ["admin"]  # Amplify reads the edited claims without checking them
+    # Amplify words the API's 401 UnauthorizedException as "Unauthorized".
+    assert [e["message"] for e in events["me-error"]["errors"]] == ["Unauthorized"]
+    assert "data" not in events and "mutation" not in events
+    assert [e["message"] for e in events["subscription-error"]["errors"]] == [
+        "Connection failed: UnauthorizedException"
+    ]
