@@ -126,7 +126,13 @@ def test_strict_refuses_to_start_and_lists_every_part() -> None:
         start_emulator(GAPS, strict=True)
     messages = "\n".join(str(e) for e in caught.value.errors)
     assert len(caught.value.errors) == 6
-    for name in ("AMAZON_OPENSEARCH_SERVICE", "RELATIONAL_DATABASE", "AMAZON_EVENTBRIDGE", "ruby3.3", "authorizer-elsewhere"):
+    for name in (
+        "AMAZON_OPENSEARCH_SERVICE",
+        "RELATIONAL_DATABASE",
+        "AMAZON_EVENTBRIDGE",
+        "ruby3.3",
+        "authorizer-elsewhere",
+    ):
         assert name in messages
 
 
