@@ -22,7 +22,7 @@ import pytest
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from appsync_emu.validate import check
-from tests.conftest import APPS
+from tests.conftest import APPS, FIXTURES
 
 from .wsclient import RawClient
 
@@ -196,10 +196,26 @@ async def test_a_python_syntax_error_keeps_the_running_function(served: tuple[Em
     edit(folder / "functions/py/app.py", 'return "py-v1"', 'return "py-v2" +')
     await wait_for(lambda: reloader.refusals > 0)
     assert reloader.problems == (await asyncio.to_thread(check, folder)).code_problems
-    assert "Syntax error in module 'app'" in reloader.problems[0] and "app.py, line 5" in reloader.problems[0]
+    assert "Syntax error in module 'app'" in reloader.problems[0] and "app.py, line 15" in reloader.problems[0]
     assert await field(api, "py") == "py-v1"
     edit(folder / "functions/py/app.py", 'return "py-v2" +', 'return "py-v2"')
     await until(lambda: field(api, "py"), "py-v2")
+
+
+async def test_a_running_invocation_finishes_on_the_old_code_and_the_next_runs_the_new(
+    served: tuple[EmulatorHandle, Path], tmp_path: Path
+) -> None:
+    api, folder = served
+    reloader = api.server.reloader
+    assert reloader is not None
+    marker = tmp_path / "release"
+    running = asyncio.create_task(post(api, "query($m: String) { py(until: $m) }", {"m": str(marker)}))
+    await wait_for(lambda: bool(api.emulator.services.lambdas.worker_pids("PyFunction")))  # type: ignore[union-attr]
+    edit(folder / "functions/py/app.py", 'return "py-v1"', 'return "py-v2"')
+    await until(lambda: field(api, "py"), "py-v2")  # a new worker, while the old one still runs
+    assert not running.done()
+    marker.touch()
+    assert (await running)["data"] == {"py": "py-v1"}
 
 
 async def test_a_resolver_broken_at_start_does_not_block_reloads(tmp_path: Path) -> None:
@@ -233,6 +249,64 @@ async def test_without_watch_nothing_reloads(tmp_path: Path) -> None:
     finally:
         await asyncio.to_thread(quiet.stop)
         await asyncio.to_thread(watched.stop)
+
+
+async def test_a_nested_stacks_template_is_watched_and_a_changed_function_restarts(tmp_path: Path) -> None:
+    """An edit of a child stack's template: the parameter it passes down changes the grandchild's function."""
+    folder = copy_app(tmp_path, "nested")
+    api = await asyncio.to_thread(start_emulator, folder, watch=True)
+
+    async def greeting() -> Any:
+        body = await post(api, 'query { greet(name: "ada") { text } }')
+        return body["data"]["greet"]["text"]
+
+    try:
+        assert await greeting() == "hello, ada"
+        edit(folder / "api/template.yaml", "Greeting: hello", "Greeting: howdy")
+        await until(greeting, "howdy, ada")  # the function's environment changed: its workers restarted
+    finally:
+        await asyncio.to_thread(api.stop)
+
+
+@pytest.mark.node
+async def test_a_cdk_assembly_is_watched_as_a_synth_rewrites_it(tmp_path: Path) -> None:
+    """`cdk synth` rewrites cdk.out: a resolver's asset and the stack's template both reload."""
+    if shutil.which("node") is None:
+        pytest.skip("needs node (the CDK app's NodejsFunction and DynamoDB engine run on it)")
+    assembly = tmp_path / "cdk.out"
+    shutil.copytree(FIXTURES / "cdk" / "app" / "cdk.out", assembly)
+    api = await asyncio.to_thread(start_emulator, assembly, watch=True, shutdown_grace_s=1.0)
+
+    async def hello() -> Any:
+        return (await post(api, 'query { hello(name: "cdk") }')).get("data")
+
+    async def added() -> Any:
+        return (await post(api, "{ added }")).get("data")
+
+    try:
+        assert await hello() == {"hello": "hello, cdk"}
+        asset = assembly / "asset.4986544b3db34757ddf7d6c115693eb7cee7710f0a03d0c228037d0ddac3145a.js"
+        edit(asset, "`hello, ${", "`hi there, ${")
+        await until(hello, {"hello": "hi there, cdk"})
+        edit(assembly / "ChatStack.template.json", "type Query {\\n", "type Query {\\n  added: String\\n")
+        await until(added, {"added": None})
+        assert await hello() == {"hello": "hi there, cdk"}
+    finally:
+        await asyncio.to_thread(api.stop)
+
+
+async def test_polling_picks_up_an_edit_where_file_events_do_not_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`WATCHFILES_FORCE_POLLING=true`, for Docker mounts that pass no file events: the edit still applies."""
+    monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "true")
+    folder = copy_app(tmp_path)
+    api = await asyncio.to_thread(start_emulator, folder, watch=True)
+    try:
+        edit(folder / "resolvers/js.js", "'js-v1'", "'js-v2'")
+        await until(lambda: field(api, "js"), "js-v2")
+    finally:
+        await asyncio.to_thread(api.stop)
 
 
 def test_the_cli_watches_unless_told_not_to() -> None:
