@@ -11,16 +11,17 @@ The parts report to one `Observer` per emulator, on the event loop's thread:
 - `pubsub/registry` subscriptions as they open and close.
 
 It keeps the recent past in bounded stores, so a page opened now sees what just happened
-(`snapshot`), and numbers every report in one feed, so a watcher (the page's WebSocket, in
-`dashboard/`) takes only what it has not seen yet (`Watch.take`). Sans-I/O: no sockets, no
-tasks; a watcher's `wake` callback is how it learns there is more.
+(`snapshot`), and, while some page watches, numbers every report in one feed, so a watcher
+(the page's WebSocket, in `dashboard/`) takes only what it has not seen yet (`Watch.take`).
+Sans-I/O: no sockets, no tasks; a watcher's `wake` callback is how it learns there is more.
 
 Memory is bounded whatever the traffic: each store and the feed hold at most a fixed number of
 entries, every text is cut to `MAX_TEXT` characters, an attempt keeps at most its last
 `MAX_ATTEMPT_LOG_CHARS` of log, a destination record over `MAX_RECORD_CHARS` loses its payloads
 (the whole record stays at `/_emu/invocations/<id>`), and the feed also drops its oldest events
 past `MAX_FEED_CHARS` of text. A watcher that falls behind the feed gets a fresh snapshot.
-Recording is a few dict and deque operations (docs/PERFORMANCE.md measures the HTTP path).
+Recording an operation with no page watching is one tuple appended to a deque; events for the
+feed are built only while a page watches (docs/PERFORMANCE.md measures the HTTP path).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ MAX_STEPS = 40
 MAX_RECORD_CHARS = 16_000
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+
+
 def cut(text: str, limit: int = MAX_TEXT) -> str:
     """`text`, or its first `limit` characters and a note of how many were left out."""
     if len(text) <= limit:
@@ -80,7 +84,7 @@ class Event:
         """The event as the page receives it (serialized once, however many pages watch)."""
         if self._json is None:
             body = {"seq": self.seq, "kind": self.kind, "at": round(self.at * 1000, 1), "data": self.data}
-            self._json = json.dumps(body, ensure_ascii=False, default=str, separators=(",", ":"))
+            self._json = _ENCODER.encode(body)
         return self._json
 
 
@@ -131,8 +135,8 @@ class Observer:
         self.watches: set[Watch] = set()
         self._feed_events = feed_events
         self._max_feed_chars = max_feed_chars
-        self._operations: deque[Event] = deque(maxlen=max_operations)
-        self._logs: deque[Event] = deque(maxlen=max_resolver_logs)
+        self._operations: deque[_Operation] = deque(maxlen=max_operations)
+        self._logs: deque[tuple[float, str, str, str]] = deque(maxlen=max_resolver_logs)
         self._invocations: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._max_invocations = max_invocations
         self._subscriptions: dict[Hashable, dict[str, Any]] = {}
@@ -151,29 +155,28 @@ class Observer:
         errors: Iterable[Any] | None = None,
     ) -> None:
         """A GraphQL request over HTTP ended. `kind` is query/mutation, or None when it was refused
-        before it ran (auth, malformed body, validation); `errors` is the reply's `errors` list."""
-        data: dict[str, Any] = {
-            "operation": kind,
-            "name": name,
-            "auth": auth,
-            "status": status,
-            "durationMs": round(duration_ms, 2),
-            "errorCount": 0,
-        }
-        size = 100
+        before it ran (auth, malformed body, validation); `errors` is the reply's `errors` list.
+
+        The hottest report: kept as one tuple, made into the page's dict only when a page watches."""
+        count = 0
+        shown: list[dict[str, Any]] | None = None
         if errors:
             listed = list(errors)
+            count = len(listed)
             shown = [_error_view(e) for e in listed[:MAX_ERRORS]]
-            data["errorCount"] = len(listed)
-            data["errors"] = shown
-            size += sum(len(e.get("message") or "") for e in shown)
-        self._operations.append(self._record("operation", data, size))
+        entry = (self._clock(), kind, name, auth, status, duration_ms, count, shown)
+        self._operations.append(entry)
+        if self.watches:
+            size = 100 + (sum(len(e["message"]) for e in shown) if shown else 0)
+            self._record("operation", _operation_view(entry), size, entry[0])
 
     def resolver_log(self, where: str, handler: str, lines: Iterable[str]) -> None:
         """Lines a resolver's or function's `handler` (request or response) logged, in order."""
         for line in lines:
-            text = cut(str(line))
-            self._logs.append(self._record("log", {"where": where, "handler": handler, "line": text}, len(text) + 60))
+            entry = (self._clock(), where, handler, cut(str(line)))
+            self._logs.append(entry)
+            if self.watches:
+                self._record("log", _log_view(entry), len(entry[3]) + 60, entry[0])
 
     def invocation(self, data: Mapping[str, Any]) -> None:
         """A step of an async invocation: its state now (`requestId`, `function`, `state`…) and, after an
@@ -203,8 +206,10 @@ class Observer:
             while len(self._invocations) > self._max_invocations:
                 self._invocations.popitem(last=False)
         stored.update((k, v) for k, v in view.items() if k != "attempt")
-        event = self._record("invocation", view, size)
-        at = round(event.at * 1000, 1)
+        now = self._clock()
+        if self.watches:
+            self._record("invocation", view, size, now)
+        at = round(now * 1000, 1)
         steps: list[dict[str, Any]] = stored["steps"]
         if isinstance(attempt, dict):
             attempts: list[dict[str, Any]] = stored["attempts"]
@@ -218,15 +223,17 @@ class Observer:
     def subscription_opened(self, member: Hashable, info: Mapping[str, Any]) -> None:
         """A subscription started (`member` identifies it until `subscription_closed`)."""
         self._subscription_count += 1
-        view = {"key": self._subscription_count, "openedAt": round(self._clock() * 1000, 1), **info}
+        now = self._clock()
+        view = {"key": self._subscription_count, "openedAt": round(now * 1000, 1), **info}
         self._subscriptions[member] = view
-        self._record("subscription", {"open": True, **view}, 200)
+        if self.watches:
+            self._record("subscription", {"open": True, **view}, 200, now)
 
     def subscription_closed(self, member: Hashable) -> None:
         """A subscription ended (unsubscribed, its connection closed, or invalidated); unknown ones are ignored."""
         view = self._subscriptions.pop(member, None)
-        if view is not None:
-            self._record("subscription", {"open": False, "key": view["key"]}, 40)
+        if view is not None and self.watches:
+            self._record("subscription", {"open": False, "key": view["key"]}, 40, self._clock())
 
     # -- watching --------------------------------------------------------------------------
 
@@ -241,8 +248,8 @@ class Observer:
         subscriptions = list(islice(self._subscriptions.values(), MAX_SUBSCRIPTIONS_LISTED))
         return {
             "seq": self.seq,
-            "operations": [_flat(e) for e in self._operations],
-            "logs": [_flat(e) for e in self._logs],
+            "operations": [{"at": round(e[0] * 1000, 1), **_operation_view(e)} for e in self._operations],
+            "logs": [{"at": round(e[0] * 1000, 1), **_log_view(e)} for e in self._logs],
             "invocations": list(self._invocations.values()),
             "subscriptions": subscriptions,
             "subscriptionCount": len(self._subscriptions),
@@ -254,22 +261,40 @@ class Observer:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _record(self, kind: str, data: dict[str, Any], size: int) -> Event:
+    def _record(self, kind: str, data: dict[str, Any], size: int, at: float) -> None:
+        """Put one event in the feed and wake the watchers (only called while some watch)."""
         self.seq += 1
-        event = Event(self.seq, kind, self._clock(), data, size)
+        event = Event(self.seq, kind, at, data, size)
         feed = self.feed
         feed.append(event)
         self.feed_chars += size
         while len(feed) > self._feed_events or (self.feed_chars > self._max_feed_chars and len(feed) > 1):
             self.feed_chars -= feed.popleft().size
-        if self.watches:
-            for watch in list(self.watches):
-                watch.wake()
-        return event
+        for watch in list(self.watches):
+            watch.wake()
 
 
-def _flat(event: Event) -> dict[str, Any]:
-    return {"seq": event.seq, "at": round(event.at * 1000, 1), **event.data}
+#: An operation as kept: (at, kind, name, auth, status, duration ms, error count, errors shown).
+_Operation = tuple[float, str | None, str | None, str | None, int, float, int, list[dict[str, Any]] | None]
+
+
+def _operation_view(entry: _Operation) -> dict[str, Any]:
+    _at, kind, name, auth, status, duration_ms, count, shown = entry
+    view: dict[str, Any] = {
+        "operation": kind,
+        "name": name,
+        "auth": auth,
+        "status": status,
+        "durationMs": round(duration_ms, 2),
+        "errorCount": count,
+    }
+    if shown:
+        view["errors"] = shown
+    return view
+
+
+def _log_view(entry: tuple[float, str, str, str]) -> dict[str, Any]:
+    return {"where": entry[1], "handler": entry[2], "line": entry[3]}
 
 
 def _error_view(error: Any) -> dict[str, Any]:

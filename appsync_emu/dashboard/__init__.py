@@ -4,8 +4,9 @@
 nothing from a CDN). The script opens `/_emu/events`, which sends one `snapshot` frame (what the
 observer keeps of the recent past), then, as things happen, frames holding a JSON array of the
 events the page has not seen, at most one frame each `FEED_INTERVAL_S` so a busy emulator costs
-the page (and the loop) a few frames a second. A page that fell behind the observer's bounded
-feed gets a new snapshot instead. A WebSocket rather than Server-Sent Events: docs/DECISIONS.md.
+the page (and the loop) a few frames a second, and at most `MAX_PER_FRAME` operations and log
+lines in each. A page that fell behind the observer's bounded feed gets a new snapshot instead.
+A WebSocket rather than Server-Sent Events: docs/DECISIONS.md.
 
 The routes sit under `/_emu/`, so `EmulatorRoutesGuard` lets only same-origin or Origin-less
 requests from a trusted Host read the page; browsers do not apply that rule to WebSockets, so
@@ -24,13 +25,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..observe import Observer
+from ..observe import Event, Observer
 from ..transport.origins import OriginPolicy
 
 PAGE_PATH = "/_emu/"
 EVENTS_PATH = "/_emu/events"
 #: Shortest time between two frames to one page: events in between go in the same frame.
 FEED_INTERVAL_S = 0.1
+#: Operations and resolver log lines sent per frame (each kind): past that, the newest are sent and
+#: the others counted (a `skipped` event). No one reads thousands a second, and serializing them
+#: is most of what a watching page costs the loop (docs/PERFORMANCE.md).
+MAX_PER_FRAME = 100
+_CAPPED = ("operation", "log")
 _HERE = Path(__file__).parent
 #: The page runs only its own script; text from functions and resolvers is shown as text, never as markup.
 _CSP = (
@@ -94,7 +100,7 @@ async def feed(websocket: WebSocket, observer: Observer, interval_s: float = FEE
             if events is None:
                 await websocket.send_text(_snapshot_frame(observer))
             elif events:
-                await websocket.send_text("[" + ",".join(e.to_json() for e in events) + "]")
+                await websocket.send_text(frame_of(events))
             await asyncio.sleep(interval_s)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the page went while a frame was being sent
@@ -103,6 +109,27 @@ async def feed(websocket: WebSocket, observer: Observer, interval_s: float = FEE
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+def frame_of(events: list[Event]) -> str:
+    """One frame: a JSON array of `events`, with at most `MAX_PER_FRAME` operations and log lines
+    (the newest), and, first, a `skipped` event counting those left out."""
+    budget = dict.fromkeys(_CAPPED, MAX_PER_FRAME)
+    skipped = dict.fromkeys(_CAPPED, 0)
+    kept: list[Event] = []
+    for event in reversed(events):
+        left = budget.get(event.kind)
+        if left is not None:
+            if left == 0:
+                skipped[event.kind] += 1
+                continue
+            budget[event.kind] = left - 1
+        kept.append(event)
+    parts = [event.to_json() for event in reversed(kept)]
+    if any(skipped.values()):
+        note = {"kind": "skipped", "data": {"operations": skipped["operation"], "logs": skipped["log"]}}
+        parts.insert(0, json.dumps(note, separators=(",", ":")))
+    return "[" + ",".join(parts) + "]"
 
 
 def _snapshot_frame(observer: Observer) -> str:

@@ -17,6 +17,7 @@ const store = {
   logs: [],
   subscriptions: new Map(), // key -> view
   subscriptionCount: 0,
+  skipped: { operations: 0, logs: 0 }, // too many to send: counted, not shown
   seq: 0,
 };
 const openDetails = new Set(); // request ids whose <details> the user opened
@@ -94,8 +95,13 @@ function applySnapshot(snap) {
 }
 
 function applyEvent(event) {
-  store.seq = event.seq;
   const data = event.data;
+  if (event.kind === 'skipped') {
+    store.skipped.operations += data.operations;
+    store.skipped.logs += data.logs;
+    return;
+  }
+  store.seq = event.seq;
   if (event.kind === 'operation') {
     store.operations.push({ at: event.at, ...data });
     if (store.operations.length > MAX_OPERATIONS) store.operations.splice(0, store.operations.length - MAX_OPERATIONS);
@@ -231,8 +237,9 @@ function draw() {
   fill('subscriptions', [...store.subscriptions.values()].reverse().map(drawSubscription), 'No subscription is open.', 5);
   const active = invocations.filter((i) => i.state !== 'succeeded' && i.state !== 'failed').length;
   document.getElementById('invocations-n').textContent = `${store.invocations.size} shown, ${active} in flight`;
-  document.getElementById('operations-n').textContent = String(store.operations.length);
-  document.getElementById('logs-n').textContent = String(store.logs.length);
+  const more = (n) => (n ? ` (and ${n} more, too many to show)` : '');
+  document.getElementById('operations-n').textContent = String(store.operations.length) + more(store.skipped.operations);
+  document.getElementById('logs-n').textContent = String(store.logs.length) + more(store.skipped.logs);
   document.getElementById('subscriptions-n').textContent = String(store.subscriptionCount);
   document.getElementById('counts').textContent = `event #${store.seq}`;
 }

@@ -1,4 +1,5 @@
-"""The live page's recorder (`appsync_emu.observe`): what it keeps, in what order, and its bounds."""
+"""The live page's recorder (`appsync_emu.observe`): what it keeps, in what order, and its bounds;
+and the frames the page's feed is sent in (`dashboard.frame_of`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from typing import Any
 
 from appsync_emu import observe
+from appsync_emu.dashboard import MAX_PER_FRAME, frame_of
 from appsync_emu.observe import Observer
 
 
@@ -40,11 +42,11 @@ def test_a_watcher_takes_what_it_has_not_seen_in_order() -> None:
     events = watch.take()
     assert events is not None
     assert [e.data["state"] for e in events] == ["queued", "running", "running", "succeeded"]
-    assert [e.seq for e in events] == [2, 3, 4, 5]
+    assert [e.seq for e in events] == [1, 2, 3, 4]  # the operation before the watch is in the snapshot only
     assert events[2].data["attempt"]["logs"] == ["START", "hello", "END"]
     assert watch.take() == []
     wire = json.loads(events[0].to_json())
-    assert wire["kind"] == "invocation" and wire["seq"] == 2 and wire["data"]["requestId"] == "r1"
+    assert wire["kind"] == "invocation" and wire["seq"] == 1 and wire["data"]["requestId"] == "r1"
     watch.close()
     obs.operation("query", "After", "API_KEY", 200, 1.0)
     assert len(woken) == 4
@@ -128,10 +130,12 @@ def test_the_stores_are_bounded() -> None:
 
 def test_the_feed_is_bounded_by_count_and_by_text() -> None:
     obs = make(feed_events=10)
+    obs.watch(lambda: None)
     for i in range(25):
         obs.operation("query", f"Q{i}", "API_KEY", 200, 1.0)
     assert len(obs.feed) == 10 and obs.feed[0].seq == 16
     wordy = make(max_feed_chars=50_000)
+    wordy.watch(lambda: None)
     for _ in range(100):
         wordy.resolver_log("Query.f", "request", ["y" * 1500])
     assert wordy.feed_chars <= 50_000 and 20 < len(wordy.feed) < 50
@@ -163,3 +167,39 @@ def test_attempt_logs_keep_their_tail_and_big_records_lose_their_payloads() -> N
     record = inv["destinationRecord"]
     assert record["requestContext"] == {"requestId": "r1"}
     assert "GET /_emu/invocations/" in record["requestPayload"] and "left out" in record["responsePayload"]
+
+
+def test_with_no_one_watching_only_the_stores_are_kept() -> None:
+    obs = make()
+    obs.operation("query", "Q", "API_KEY", 200, 1.0)
+    obs.resolver_log("Query.f", "request", ["INFO - x"])
+    obs.invocation(step("r1", "queued"))
+    obs.subscription_opened("m", {"id": "s1"})
+    assert len(obs.feed) == 0 and obs.seq == 0
+    snap = obs.snapshot()
+    assert [len(snap[k]) for k in ("operations", "logs", "invocations", "subscriptions")] == [1, 1, 1, 1]
+    watch = obs.watch(lambda: None)
+    obs.subscription_closed("m")
+    events = watch.take()
+    assert events is not None and [(e.seq, e.kind, e.data["open"]) for e in events] == [(1, "subscription", False)]
+    assert obs.open_subscriptions() == []
+
+
+def test_a_frame_sends_the_newest_operations_and_counts_the_rest() -> None:
+    obs = make()
+    watch = obs.watch(lambda: None)
+    obs.invocation(step("r1", "queued"))
+    for i in range(MAX_PER_FRAME + 50):
+        obs.operation("query", f"Q{i}", "API_KEY", 200, 1.0)
+    obs.resolver_log("Query.f", "request", ["INFO - kept"])
+    obs.invocation(step("r1", "running"))
+    events = watch.take()
+    assert events is not None
+    frame = json.loads(frame_of(events))
+    assert frame[0] == {"kind": "skipped", "data": {"operations": 50, "logs": 0}}
+    kinds = [e["kind"] for e in frame[1:]]
+    assert kinds == ["invocation", *["operation"] * MAX_PER_FRAME, "log", "invocation"]
+    assert frame[2]["data"]["name"] == "Q50" and frame[-3]["data"]["name"] == f"Q{MAX_PER_FRAME + 49}"
+    seqs = [e["seq"] for e in frame[1:]]
+    assert seqs == sorted(seqs)
+    assert json.loads(frame_of(events[:3]))[0]["kind"] == "invocation"  # nothing skipped, no note
