@@ -322,7 +322,10 @@ class Reloader:
     # --- watching ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Begin watching (on the server's loop); returns once changes from now on are seen."""
-        self._accepted = set(await asyncio.to_thread(code_problems_of, self.emulator.project))
+        try:
+            self._accepted = set(await asyncio.to_thread(code_problems_of, self.emulator.project))
+        except Exception as err:  # the serving version's problems are only a baseline: reload without one
+            log.warning("hot reload: could not list the project's code problems: %s", err)
         self._stop = asyncio.Event()
         self._watcher = asyncio.get_running_loop().create_task(self._watch(self._stop, self.map.roots))
         # The watcher registers its folders before its first await: let the task get there.
