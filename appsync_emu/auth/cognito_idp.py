@@ -237,6 +237,10 @@ class Pool:
     issuer: LocalIssuer
     clients: dict[str, AppClient]
     users: dict[str, User] = field(default_factory=dict)
+    #: Attributes a user may also sign in with (the template's `UsernameAttributes` or `AliasAttributes`).
+    aliases: tuple[str, ...] = ()
+    #: `UsernameConfiguration.CaseSensitive` (Cognito's default: true).
+    case_sensitive: bool = True
 
     @property
     def pool_id(self) -> str:
@@ -247,6 +251,23 @@ class Pool:
     def srp_name(self) -> str:
         """The pool id's part after `_`, which Cognito's SRP hashes with the username."""
         return self.pool_id.split("_", 1)[-1]
+
+    def find(self, name: str) -> User | None:
+        """The user `name` signs in as: its username, or an alias attribute's value (email, phone number)."""
+        user = self.users.get(name)
+        if user is not None:
+            return user
+        wanted = name if self.case_sensitive else name.casefold()
+
+        def same(value: str | None) -> bool:
+            return value is not None and (value if self.case_sensitive else value.casefold()) == wanted
+
+        if not self.case_sensitive:
+            user = next((u for u in self.users.values() if same(u.username)), None)
+        for attribute in self.aliases:
+            if user is None:
+                user = next((u for u in self.users.values() if same(u.attributes.get(attribute))), None)
+        return user
 
     def add(self, spec: UserSpec) -> User:
         """Add (or replace) a user; its password becomes a salt and a verifier."""
@@ -473,7 +494,7 @@ class CognitoIdp:
             pending = self._take(secret_block, client.client_id)
             if pending.srp is None or pending.username != username:
                 raise CognitoError("NotAuthorizedException", INCORRECT)
-            user = pool.users.get(username)
+            user = pool.users.get(pending.username)
             key = pending.srp.key(pending.big_a)
             if user is None or key is None:
                 raise CognitoError("NotAuthorizedException", INCORRECT)
@@ -483,9 +504,8 @@ class CognitoIdp:
             return self._signed_in(pool, client, user)
         if challenge == "NEW_PASSWORD_REQUIRED":
             pending = self._take(_text(body, "Session"), client.client_id)
-            username = _param(answers, "USERNAME")
-            user = pool.users.get(pending.username)
-            if user is None or pending.srp is not None or username != pending.username:
+            user = pool.find(_param(answers, "USERNAME"))
+            if user is None or pending.srp is not None or user.username != pending.username:
                 raise CognitoError("NotAuthorizedException", "Invalid session for the user.")
             password = _param(answers, "NEW_PASSWORD")
             problem = password_problem(password)
@@ -591,7 +611,7 @@ class CognitoIdp:
 
     @staticmethod
     def _user(pool: Pool, client: AppClient, username: str) -> User:
-        user = pool.users.get(username)
+        user = pool.find(username)
         if user is None:
             if client.hide_unknown_users:
                 raise CognitoError("NotAuthorizedException", INCORRECT)

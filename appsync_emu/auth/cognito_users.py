@@ -129,12 +129,14 @@ def cognito_endpoint(
             raise UsersError("--users/--user: the template has no Cognito user pool to sign in to")
         return None, []
     client_settings = {cid: props for pool in project.user_pools for cid, props in pool.client_settings.items()}
+    pool_settings = {pool.pool_id: pool.sign_in for pool in project.user_pools}
     idp = build_idp(
         issuers,
         bytes.fromhex(derived("cognito-refresh-tokens", 64)),
         users_file=users_file,
         users=users,
         client_settings=client_settings,
+        pool_settings=pool_settings,
     )
     return idp, [cognito_route(CognitoIdpApp(idp, origins))]
 
@@ -146,12 +148,14 @@ def build_idp(
     users_file: Path | None = None,
     users: Sequence[str] = (),
     client_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    pool_settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CognitoIdp:
     """The Cognito endpoint for the issuers' user pools, with their users and app clients.
 
     `client_settings` maps a client id to its template properties (`ExplicitAuthFlows`,
     `PreventUserExistenceErrors`); a client without an entry (a pool with no UserPoolClient in the
-    template gets one default client) allows every flow.
+    template gets one default client) allows every flow. `pool_settings` maps a pool id to its
+    `UsernameAttributes`, `AliasAttributes` and `UsernameConfiguration`.
     """
     cognito = [i for i in issuers if i.kind == "cognito"]
     specs: dict[str, list[UserSpec]] = {}
@@ -167,12 +171,22 @@ def build_idp(
         settings = client_settings or {}
         client_ids = list(issuer.client_ids) or [_default_client(issuer.pool_id or "")]
         clients = {cid: _client(cid, settings.get(cid)) for cid in client_ids}
-        pools.append(Pool(issuer, clients))
+        aliases, case_sensitive = _sign_in((pool_settings or {}).get(issuer.pool_id or "", {}))
+        pools.append(Pool(issuer, clients, aliases=aliases, case_sensitive=case_sensitive))
     for key, entries in specs.items():
         for pool in _pools_for(key, pools, users_file):
             for spec in entries:
                 pool.add(spec)
     return CognitoIdp(pools, refresh_key)
+
+
+def _sign_in(props: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """A pool's sign-in aliases and username case sensitivity from its template properties."""
+    names = [*(props.get("UsernameAttributes") or []), *(props.get("AliasAttributes") or [])]
+    aliases = tuple(str(n) for n in names if n in ("email", "phone_number", "preferred_username"))
+    config = props.get("UsernameConfiguration")
+    sensitive = config.get("CaseSensitive", True) if isinstance(config, dict) else True
+    return aliases, sensitive not in (False, "false", "False")
 
 
 def _default_client(pool_id: str) -> str:

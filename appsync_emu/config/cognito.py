@@ -57,6 +57,11 @@ def load_user_pools(stacks: Iterable[Stack], apis: Iterable[GraphQLApi], endpoin
                 logical_id=resource.logical_id,
                 name=name if isinstance(name, str) and not is_placeholder(name) else resource.logical_id,
                 origin=resource.origin,
+                sign_in={
+                    key: stack.property(resource, key)
+                    for key in ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+                    if stack.property(resource, key) is not None
+                },
             )
     for stack in stacks:
         for resource in stack.active(CLIENT):

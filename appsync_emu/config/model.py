@@ -247,6 +247,8 @@ class UserPool:
     #: Each client id's sign-in settings from the template (`ExplicitAuthFlows`,
     #: `PreventUserExistenceErrors`), for the emulator's Cognito endpoint (auth/cognito_idp.py).
     client_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How users sign in, from the template (`UsernameAttributes`, `AliasAttributes`, `UsernameConfiguration`).
+    sign_in: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

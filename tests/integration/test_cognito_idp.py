@@ -65,8 +65,9 @@ def password_sign_in(api: EmulatorHandle, username: str, password: str, client: 
 def test_config_names_the_endpoint(api: EmulatorHandle) -> None:
     config = httpx.get(f"{api.base_url}/_emu/config", timeout=10).json()
     assert config["cognitoEndpoint"] == api.base_url
-    [pool] = config["userPools"]
+    pool, email_pool = config["userPools"]
     assert pool["poolId"] == outputs(api)["PoolId"] and pool["cognitoEndpoint"] == api.base_url
+    assert email_pool["poolId"] == outputs(api)["EmailPoolId"]
     assert set(pool["clientIds"]) == {outputs(api)["WebClientId"], outputs(api)["SrpClientId"]}
 
 
@@ -182,10 +183,10 @@ def test_users_from_a_file_and_the_command_line(appsync_emu: Callable[..., Emula
 # --- Amplify v6's own signIn (node) ------------------------------------------------------------
 
 
-def amplify_sign_in(api: EmulatorHandle, client: str, *args: str) -> dict[str, dict[str, Any]]:
+def amplify_sign_in(api: EmulatorHandle, client: str, *args: str, pool: str = "PoolId") -> dict[str, dict[str, Any]]:
     from tests.integration.test_node_amplify import run_node
 
-    config = {"cognitoEndpoint": api.base_url, "userPoolId": outputs(api)["PoolId"], "userPoolClientId": client}
+    config = {"cognitoEndpoint": api.base_url, "userPoolId": outputs(api)[pool], "userPoolClientId": client}
     events = run_node("amplify_signin.mjs", json.dumps(config), *args)
     return {e["event"]: e for e in events}
 
@@ -225,3 +226,12 @@ def test_amplify_temporary_password(appsync_emu: Callable[..., EmulatorHandle], 
     assert events["confirmSignIn"] == {"event": "confirmSignIn", "isSignedIn": True, "step": "DONE"}
     again = amplify_sign_in(api, client, "carol", "N3w-Passw0rd!", "USER_SRP_AUTH")
     assert again["signIn"]["isSignedIn"] is True
+
+
+@pytest.mark.node
+def test_amplify_signs_in_with_an_email(api: EmulatorHandle) -> None:
+    client = outputs(api)["EmailClientId"]
+    events = amplify_sign_in(api, client, "Bob@Example.com", "Passw0rd!", "USER_SRP_AUTH", pool="EmailPoolId")
+    assert events["signIn"]["isSignedIn"] is True
+    assert events["session"]["username"] == "bob"
+    assert events["refreshed"]["iat"] > events["session"]["iat"]

@@ -460,3 +460,21 @@ def test_cognito_endpoints_route_to_the_emulator() -> None:
     router = EndpointRouter(served_endpoints(LocalEndpoints("127.0.0.1", 4000)))
     target = router.route("https://cognito-idp.eu-west-1.amazonaws.com/")
     assert (target.url, target.local) == ("http://127.0.0.1:4000", True)
+
+
+def test_sign_in_with_an_email_alias_and_case_insensitive_usernames() -> None:
+    pools = {POOL_ID: {"UsernameAttributes": ["email"], "UsernameConfiguration": {"CaseSensitive": False}}}
+    idp = build_idp(issuers(), b"k" * 32, pool_settings=pools)
+    result = srp_sign_in(idp, "Alice@Example.com", DEFAULT_PASSWORD)["AuthenticationResult"]
+    assert claims(result["IdToken"])["cognito:username"] == "alice"
+    assert "AuthenticationResult" in srp_sign_in(idp, "ALICE", DEFAULT_PASSWORD)
+    assert "AuthenticationResult" in password_auth(idp, "bob@example.com", DEFAULT_PASSWORD)
+    # Cognito's default: case-sensitive usernames, no aliases
+    strict = build_idp(issuers(), b"k" * 32)
+    for name in ("ALICE", "alice@example.com"):
+        with pytest.raises(CognitoError, match="User does not exist"):
+            password_auth(strict, name, DEFAULT_PASSWORD)
+    exact = build_idp(issuers(), b"k" * 32, pool_settings={POOL_ID: {"AliasAttributes": ["email"]}})
+    assert "AuthenticationResult" in password_auth(exact, "alice@example.com", DEFAULT_PASSWORD)
+    with pytest.raises(CognitoError, match="User does not exist"):
+        password_auth(exact, "ALICE@example.com", DEFAULT_PASSWORD)
