@@ -18,11 +18,14 @@ and the bundled examples can sign in at once (docs/COGNITO.md).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cognito_idp import AppClient, CognitoIdp, Pool, UserSpec, auth_flows
+
+log = logging.getLogger("appsync_emu.auth")
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -198,6 +201,12 @@ def _default_client(pool_id: str) -> str:
 def _client(client_id: str, props: Mapping[str, Any] | None) -> AppClient:
     if props is None:
         return AppClient(client_id)
+    if props.get("GenerateSecret") in (True, "true", "True"):
+        log.warning(
+            "Cognito app client %s has GenerateSecret: true; the emulator's Cognito endpoint does not know its "
+            "secret and does not check SECRET_HASH",
+            client_id,
+        )
     explicit = props.get("ExplicitAuthFlows")
     flows = auth_flows([str(f) for f in explicit] if isinstance(explicit, list) else None)
     hide = str(props.get("PreventUserExistenceErrors", "LEGACY")) == "ENABLED"

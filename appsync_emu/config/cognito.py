@@ -71,7 +71,7 @@ def load_user_pools(stacks: Iterable[Stack], apis: Iterable[GraphQLApi], endpoin
                 pools[owner].client_ids.append(cid)
                 pools[owner].client_settings[cid] = {
                     key: stack.property(resource, key)
-                    for key in ("ExplicitAuthFlows", "PreventUserExistenceErrors")
+                    for key in ("ExplicitAuthFlows", "PreventUserExistenceErrors", "GenerateSecret")
                     if stack.property(resource, key) is not None
                 }
     for api in apis:

@@ -478,3 +478,10 @@ def test_sign_in_with_an_email_alias_and_case_insensitive_usernames() -> None:
     assert "AuthenticationResult" in password_auth(exact, "alice@example.com", DEFAULT_PASSWORD)
     with pytest.raises(CognitoError, match="User does not exist"):
         password_auth(exact, "ALICE@example.com", DEFAULT_PASSWORD)
+
+
+def test_a_client_secret_is_named_as_not_checked(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="appsync_emu.auth"):
+        build_idp(issuers(), b"k" * 32, client_settings={CLIENT: {"GenerateSecret": True}})
+    assert f"Cognito app client {CLIENT} has GenerateSecret: true" in caplog.text
+    assert "SECRET_HASH" in caplog.text
