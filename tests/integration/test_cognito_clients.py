@@ -337,6 +337,7 @@ def amplify_config(api: EmulatorHandle) -> str:
     return json.dumps(
         {
             "endpoint": api.graphql_url,
+            "apiKey": config["apiKeys"][0],
             "cognitoEndpoint": config["cognitoEndpoint"],
             "userPoolId": pool["poolId"],
             "userPoolClientId": pool["clientIds"][0],
@@ -363,6 +364,11 @@ def test_amplify_signs_in_then_queries_and_subscribes_in_user_pool_mode(
         assert [(e["errorType"], e["message"]) for e in refused["errors"]] == [
             ("Unauthorized", "Not Authorized to access notesOf on type Query")
         ]
+    # Per call, `authMode: 'apiKey'`: the key reads sharedNote and is refused the user pool's fields.
+    assert events["apiKey-sharedNote"]["data"] == {"sharedNote": None}
+    assert [(e["errorType"], e["message"]) for e in events["apiKey-me-error"]["errors"]] == [
+        ("Unauthorized", "Not Authorized to access me on type Query")
+    ]
     added = events["mutation"]["data"]["addNote"]
     assert (added["owner"], added["text"]) == (sub, f"from amplify ({flow})")
     assert events["data"]["data"]["onNoteAdded"] == added

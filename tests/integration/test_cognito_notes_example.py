@@ -159,6 +159,20 @@ async def test_a_subscriber_gets_only_their_own_new_notes(notes: EmulatorHandle)
     await client.close()
 
 
+async def test_the_filter_reads_owner_from_what_the_mutation_selected(notes: EmulatorHandle) -> None:
+    mona = notes.token("mona")
+    host = notes.graphql_url.split("/")[2]
+    client = await RawClient.open(notes, header={"host": host, "Authorization": mona}, via="subprotocol")
+    assert (await client.init())["type"] == "connection_ack"
+    started = await client.start("s", ON_NOTE, authorization={"host": host, "Authorization": mona})
+    assert started["type"] == "start_ack", started
+    ok(as_user(notes, mona, 'mutation { addNote(text: "unseen") { id text } }'))
+    seen = ok(as_user(notes, mona, ADD, t="seen"))["addNote"]
+    event = await client.recv(timeout=10)
+    assert event["payload"]["data"]["onNoteAdded"] == {"owner": seen["owner"], "id": seen["id"], "text": "seen"}
+    await client.close()
+
+
 async def test_the_api_key_cannot_subscribe_to_a_user_pool_field(notes: EmulatorHandle) -> None:
     client = await RawClient.open(notes)
     assert (await client.init())["type"] == "connection_ack"

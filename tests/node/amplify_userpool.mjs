@@ -1,12 +1,12 @@
 // Amplify v6 as a Cognito app writes it, against appsync-emu: `signIn` at the emulator's Cognito
 // endpoint (`Auth.Cognito.userPoolEndpoint`), then `generateClient({ authMode: 'userPool' })` for
-// queries (one on a field for the admin group only), a subscription and the mutation whose event
-// it receives. Every event is printed as one
+// queries (one on a field for the admin group only, two with the API key), a subscription and the
+// mutation whose event it receives. Every event is printed as one
 // JSON line for the Python test to read.
 //
 //   node amplify_userpool.mjs <config json> <username> <password> <USER_SRP_AUTH|USER_PASSWORD_AUTH> [happy|tampered]
 //
-// <config json> is {"endpoint", "cognitoEndpoint", "userPoolId", "userPoolClientId"}. A sign-in that
+// <config json> is {"endpoint", "apiKey", "cognitoEndpoint", "userPoolId", "userPoolClientId"}. A sign-in that
 // fails prints {"event": "signIn-error"} and exits 0: the test decides whether it should have.
 // `tampered` signs in, then edits the stored tokens' claims to add the admin group (what a user
 // could do to their browser's localStorage) and calls the API with them.
@@ -53,7 +53,9 @@ Amplify.configure({
       userPoolEndpoint: config.cognitoEndpoint,
     },
   },
-  API: { GraphQL: { endpoint: config.endpoint, region: 'us-east-1', defaultAuthMode: 'userPool' } },
+  API: {
+    GraphQL: { endpoint: config.endpoint, region: 'us-east-1', defaultAuthMode: 'userPool', apiKey: config.apiKey },
+  },
 });
 // The tokens live in memory (Node has no localStorage); `tampered` rewrites them as they are read.
 // Set after configure, which installs Amplify's default storage.
@@ -82,9 +84,9 @@ emit({ event: 'session', sub: access.sub, username: access.username, groups: acc
 
 const client = generateClient({ authMode: 'userPool' });
 // Amplify rejects with the response ({data, errors}) when it has GraphQL errors.
-const call = async (name, query, variables) => {
+const call = async (name, query, variables, authMode) => {
   try {
-    const r = await client.graphql({ query, variables });
+    const r = await client.graphql({ query, variables, ...(authMode ? { authMode } : {}) });
     emit({ event: name, data: r.data });
     return r.data;
   } catch (err) {
@@ -96,6 +98,10 @@ const me = await call('me', 'query Me { me { sub username groups } }');
 if (me) {
   // The admin group's field: an admin reads their own notes through it, anyone else is refused.
   await call('notesOf', 'query Of($owner: ID!) { notesOf(owner: $owner) { items { id } } }', { owner: me.me.sub });
+  // A multi-auth app switches mode per call: the API key opens sharedNote and nothing else.
+  const shared = 'query S($owner: ID!) { sharedNote(owner: $owner, id: "no-such-note") { id } }';
+  await call('apiKey-sharedNote', shared, { owner: me.me.sub }, 'apiKey');
+  await call('apiKey-me', 'query Me { me { sub } }', undefined, 'apiKey');
 }
 
 const pending = new Set(['mutation', 'data']); // done when the mutation answered and its event arrived
