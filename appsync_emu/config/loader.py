@@ -44,6 +44,10 @@ MODELLED_TYPES = frozenset(
     }
 )
 
+#: Read by config/cognito.py (pools, clients and their sign-in settings) for the local issuers and
+#: the Cognito endpoint; their other properties are still resolved here, so broken references show.
+_COGNITO_TYPES = frozenset({"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient"})
+
 
 def find_template(path: Path) -> Path:
     """`path` itself, or the template in the folder `path`.
@@ -94,7 +98,7 @@ def _check_unused(stack: Stack, unused_functions: list[str]) -> None:
             stack.properties(resource)
             if unused:
                 log.info("%s: no data source uses this function; not loaded", resource.origin)
-            elif not resource.generated:
+            elif not resource.generated and resource.type not in _COGNITO_TYPES:
                 log.info("%s: %s is not emulated; skipped", resource.origin, resource.type)
 
 
