@@ -76,6 +76,14 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
         await asyncio.sleep(0.05)
 
 
+async def wait_for_async(probe: Callable[[], Any], check: Callable[[Any], bool]) -> None:
+    """Poll the coroutine function `probe` until `check` accepts what it returns; fail after a bound."""
+    deadline = time.monotonic() + POLL_LIMIT_S
+    while not check(await probe()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
 class Subscriber:
     """One connection with a subscription on `onPost`, opened before the edits."""
 
@@ -305,6 +313,51 @@ async def test_polling_picks_up_an_edit_where_file_events_do_not_arrive(
     try:
         edit(folder / "resolvers/js.js", "'js-v1'", "'js-v2'")
         await until(lambda: field(api, "js"), "js-v2")
+    finally:
+        await asyncio.to_thread(api.stop)
+
+
+async def test_the_async_queue_and_its_records_are_kept(served: tuple[EmulatorHandle, Path]) -> None:
+    api, folder = served
+    assert (await post(api, 'mutation { later(msg: "before") }'))["data"] == {"later": True}
+
+    async def invocations() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.get(f"{api.base_url}/_emu/invocations")
+        listed: list[dict[str, Any]] = r.json()
+        return listed
+
+    await wait_for_async(lambda: invocations(), lambda found: [i["state"] for i in found] == ["succeeded"])
+    before = await invocations()
+    edit(folder / "resolvers/js.js", "'js-v1'", "'js-v2'")
+    await until(lambda: field(api, "js"), "js-v2")
+    assert await invocations() == before  # the same queue, with the records it had
+    assert (await post(api, 'mutation { later(msg: "after") }'))["data"] == {"later": True}
+    await wait_for_async(lambda: invocations(), lambda found: [i["state"] for i in found] == ["succeeded"] * 2)
+
+
+@pytest.mark.node
+async def test_dynamodb_tables_and_items_are_kept(tmp_path: Path) -> None:
+    if shutil.which("node") is None:
+        pytest.skip("needs node (the embedded DynamoDB engine runs on it)")
+    folder = copy_app(tmp_path, "dynamodb")
+    api = await asyncio.to_thread(start_emulator, folder, watch=True)
+    item = {"pk": "p1", "sk": "s1", "title": "kept"}
+
+    async def title() -> Any:
+        body = await post(api, 'query { getItem(pk: "p1", sk: "s1") { title } }')
+        return (body.get("data") or {}).get("getItem")
+
+    try:
+        put = await post(api, "mutation($i: ItemInput!) { putItem(input: $i) { pk } }", {"i": item})
+        assert put["data"] == {"putItem": {"pk": "p1"}}, put
+        assert await title() == {"title": "kept"}
+        edit(
+            folder / "resolvers/getItem.js",
+            "return ctx.result;",
+            "return { ...ctx.result, title: `${ctx.result.title}!` };",
+        )
+        await until(title, {"title": "kept!"})  # the new resolver over the item written before the reload
     finally:
         await asyncio.to_thread(api.stop)
 
