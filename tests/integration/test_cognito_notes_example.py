@@ -7,7 +7,9 @@ the API key, and `onNoteAdded` delivers each subscriber only their own new notes
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from tests.conftest import EXAMPLES
 
-from .conftest import gql_post
+from .conftest import CLI, gql_post, serving
 from .wsclient import RawClient, api_key_header
 
 ME = "query { me { sub username groups } }"
@@ -30,10 +32,14 @@ REMOVE = "mutation R($o: ID!, $id: ID!) { removeNote(owner: $o, id: $id) { id te
 ON_NOTE = "subscription { onNoteAdded { owner id text } }"
 
 
-@pytest.fixture(scope="module")
-def notes() -> Iterator[EmulatorHandle]:
+def needs_node() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed: the embedded DynamoDB engine (dynalite) runs on node")
+
+
+@pytest.fixture(scope="module")
+def notes() -> Iterator[EmulatorHandle]:
+    needs_node()
     handle = start_emulator(EXAMPLES / "cognito-notes")
     yield handle
     handle.stop()
@@ -183,3 +189,24 @@ async def test_the_api_key_cannot_subscribe_to_a_user_pool_field(notes: Emulator
         "message": "Not Authorized to access onNoteAdded on type Subscription",
     }
     await client.close()
+
+
+def test_the_readmes_three_lines() -> None:
+    """`serve`, `token` and the call, as the example's README gives them (on a free port: `--url` says which)."""
+    needs_node()
+    with serving(str(EXAMPLES / "cognito-notes")) as served:
+        [base] = [m.group(1) for line in served.banner if (m := re.match(r"appsync-emu: ready on (\S+)", line))]
+        minted = subprocess.run(
+            [*CLI, "token", str(EXAMPLES / "cognito-notes"), "--user", "alice", "--groups", "admin", "--url", base],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert minted.returncode == 0, minted.stderr
+        r = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ me { username groups } }"},
+            headers={"Authorization": minted.stdout.strip()},
+            timeout=10,
+        )
+    assert r.json() == {"data": {"me": {"username": "alice", "groups": ["admin"]}}}
