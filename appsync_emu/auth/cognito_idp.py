@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import json_input
+
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
     from starlette.types import Receive, Scope, Send
@@ -345,7 +347,7 @@ class RefreshTokens:
     def read(self, token: str) -> dict[str, Any] | None:
         """The payload of a token this machine issued, else None (expiry is the caller's)."""
         body, _, mac = token.partition(".")
-        if not mac or not hmac.compare_digest(mac, self._mac(body)):
+        if not mac or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
         try:
             payload = json.loads(_unb64url(body))
@@ -499,7 +501,7 @@ class CognitoIdp:
             if user is None or key is None:
                 raise CognitoError("NotAuthorizedException", INCORRECT)
             expected = password_claim(key, pool.srp_name, username, secret_block, timestamp)
-            if not hmac.compare_digest(expected, signature):
+            if not hmac.compare_digest(expected.encode(), signature.encode()):
                 raise CognitoError("NotAuthorizedException", INCORRECT)
             return self._signed_in(pool, client, user)
         if challenge == "NEW_PASSWORD_REQUIRED":
@@ -782,9 +784,11 @@ class CognitoIdpApp:
             if raw is None:
                 raise CognitoError("InvalidParameterException", "Request body is too large", 413)
             try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                raise CognitoError("SerializationException", "Request body is not valid JSON") from None
+                body = json_input.loads((raw or b"{}").decode("utf-8"))
+            except UnicodeDecodeError:
+                raise CognitoError("SerializationException", "Request body is not UTF-8") from None
+            except json_input.BadJson as err:
+                raise CognitoError("SerializationException", f"Request body: {err}") from None
             if not isinstance(body, dict):
                 raise CognitoError("SerializationException", "Request body must be a JSON object")
             answer = self.idp.call(operation, body)

@@ -235,3 +235,45 @@ def test_amplify_signs_in_with_an_email(api: EmulatorHandle) -> None:
     assert events["signIn"]["isSignedIn"] is True
     assert events["session"]["username"] == "bob"
     assert events["refreshed"]["iat"] > events["session"]["iat"]
+
+
+def test_malformed_requests_get_cognitos_errors_never_a_500(api: EmulatorHandle) -> None:
+    client = outputs(api)["WebClientId"]
+    target = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService."}
+    srp = json.dumps({"AuthFlow": "USER_SRP_AUTH", "ClientId": client, "AuthParameters": {"USERNAME": "alice"}})
+    bodies = [
+        ("InitiateAuth", b"{not json"),
+        ("InitiateAuth", b"\xff\xfe"),
+        ("InitiateAuth", b"[1]"),
+        ("InitiateAuth", b'{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "' + client.encode() + b'", "x": "\\ud800"}'),
+        ("InitiateAuth", b"[" * 500 + b"]" * 500),
+        ("InitiateAuth", json.dumps({"AuthFlow": 5, "ClientId": client}).encode()),
+        ("InitiateAuth", srp.encode()),
+        (
+            "RespondToAuthChallenge",
+            json.dumps(
+                {
+                    "ClientId": client,
+                    "ChallengeName": "PASSWORD_VERIFIER",
+                    "ChallengeResponses": {
+                        "USERNAME": "alice",
+                        "PASSWORD_CLAIM_SECRET_BLOCK": "nope",
+                        "PASSWORD_CLAIM_SIGNATURE": "é",
+                        "TIMESTAMP": "x",
+                    },
+                }
+            ).encode(),
+        ),
+        ("GetTokensFromRefreshToken", json.dumps({"ClientId": client, "RefreshToken": "é.é"}).encode()),
+        ("GetUser", json.dumps({"AccessToken": "é.é.é"}).encode()),
+        ("InitiateAuth", b"x" * 300_000),
+    ]
+    for operation, body in bodies:
+        headers = {**target, "X-Amz-Target": target["X-Amz-Target"] + operation}
+        reply = httpx.post(api.base_url + "/", content=body, headers=headers, timeout=10)
+        assert 400 <= reply.status_code < 500, (operation, body[:60], reply.status_code, reply.text)
+        assert reply.json()["__type"] in (
+            "SerializationException",
+            "InvalidParameterException",
+            "NotAuthorizedException",
+        ), reply.text
