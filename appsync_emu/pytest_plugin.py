@@ -7,9 +7,10 @@ Installed through the `pytest11` entry point, so `pip install appsync-emu` is en
         r = httpx.post(api.graphql_url, json={"query": "{ hello }"}, headers={"x-api-key": api.api_key})
 
 `appsync_emu(path, **settings)` accepts any field of `appsync_emu.settings.Settings` as a
-keyword (for example `lambda_retry_delays_s=(0.1, 0.2)`); a relative path is read from the
-pytest root directory, wherever pytest was started. `appsync_emu` stops its emulators when the
-test ends; `appsync_emu_module` and `appsync_emu_session` are the same factory for module- and
+keyword (for example `lambda_retry_delays_s=(0.1, 0.2)`), and `stack="Dev/Service"` to choose a
+stack of a CDK cloud assembly; a relative path is read from the pytest root directory,
+wherever pytest was started. `appsync_emu` stops its emulators when the test ends;
+`appsync_emu_module` and `appsync_emu_session` are the same factory for module- and
 session-scoped fixtures, so one emulator can serve many tests. An emulator started here does
 not watch the project for edits unless asked (`appsync_emu(path, watch=True)`: hot reload, as
 `serve` does). This module imports nothing heavy until a fixture is used.
@@ -95,18 +96,24 @@ class EmulatorHandle:
         self.server.stop()
 
 
-def start_emulator(template: str | Path, **settings: Any) -> EmulatorHandle:
+def start_emulator(template: str | Path, *, stack: str | None = None, **settings: Any) -> EmulatorHandle:
     """Start an emulator for `template` on a free loopback port and return its handle.
 
-    No async journal unless asked (`async_journal=True`): a test run starts clean, and a killed
-    run leaves no invocations for the next one to take up.
+    `stack` chooses a stack of a CDK cloud assembly (`cdk.out` or the app folder), as `--stack`
+    does. No async journal unless asked (`async_journal=True`): a test run starts clean, and a
+    killed run leaves no invocations for the next one to take up.
     """
     from .server import BackgroundServer
     from .settings import Settings
 
+    path = Path(template)
+    if stack is not None:
+        from .config.assembly import stack_template
+
+        path = stack_template(path.expanduser().resolve(), stack) or path
     options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning", "async_journal": False}
     options.update(settings)
-    server = BackgroundServer(Path(template), Settings(**options))
+    server = BackgroundServer(path, Settings(**options))
     emulator = server.start()
     return EmulatorHandle(emulator, server)
 

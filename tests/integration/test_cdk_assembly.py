@@ -108,3 +108,11 @@ def test_an_item_is_put_and_got_through_the_tables_resolvers(chat: EmulatorHandl
     assert put == {"data": {"putNote": {"id": "n1", "text": "from cdk"}}}
     got = gql_post(chat, 'query { note(id: "n1") { id text } missing: note(id: "none") { id } }').json()
     assert got == {"data": {"note": {"id": "n1", "text": "from cdk"}, "missing": None}}
+
+
+def test_the_fixture_chooses_a_stack_of_an_assembly_by_its_cdk_path() -> None:
+    handle = start_emulator(STAGED, stack="Dev/Service")
+    try:
+        assert gql_post(handle, 'query { hello(name: "x") }').json() == {"data": {"hello": "hello from the stage, x"}}
+    finally:
+        handle.stop()
