@@ -271,6 +271,8 @@ def test_the_live_page_in_chromium_shows_an_invocation_succeed(api: EmulatorHand
     assert seen["state"] == "succeeded"
     assert seen["steps"] == "queued running attempt-ok succeeded"
     assert f"START RequestId: {seen['requestId']}" in seen["logs"]
-    assert seen["operations"] >= 1
+    assert seen["operations"] >= 2  # the ask, and the function's own signed publish
+    assert seen["subscriptions"] == ["page-sub"]
+    assert seen["published"] == [{"id": job, "text": "shown on the live page"}]
     assert SCREENSHOT.stat().st_size > 0
     print(f"screenshot: {SCREENSHOT}")

@@ -1,5 +1,6 @@
 // The emulator's live page (/_emu/) in a real headless Chromium: open it, wait until its feed is
-// live, start an Event invocation (the lambda fixture's startJob), wait until the page shows it
+// live, open a subscription (the page lists it), start an Event invocation (the lambda fixture's
+// startJob, whose function publishes to that subscription), wait until the page shows it
 // succeeded, open its details, save a screenshot, and print what the page showed as JSON lines
 // for the Python test (tests/integration/test_live_page.py) to check.
 //
@@ -44,6 +45,31 @@ try {
   await page.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
   emit({ event: 'live' });
 
+  // A subscriber, as an app would open one (AppSync's real-time protocol, from the same page):
+  // the live page lists it, and the function's publish reaches it.
+  await page.evaluate(
+    ({ apiKey, jobId }) =>
+      new Promise((resolve, reject) => {
+        const auth = { host: location.host, 'x-api-key': apiKey };
+        const url = `ws://${location.host}/graphql/realtime?header=${btoa(JSON.stringify(auth))}&payload=e30=`;
+        const ws = new WebSocket(url, ['graphql-ws']);
+        window.published = [];
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init' }));
+        ws.onmessage = (message) => {
+          const msg = JSON.parse(message.data);
+          if (msg.type === 'connection_ack') {
+            const query = 'subscription S($id: ID) { onPublish(id: $id) { id text } }';
+            const data = JSON.stringify({ query, variables: { id: jobId } });
+            ws.send(JSON.stringify({ id: 'page-sub', type: 'start', payload: { data, extensions: { authorization: auth } } }));
+          } else if (msg.type === 'start_ack') resolve();
+          else if (msg.type === 'data') window.published.push(msg.payload.data.onPublish);
+          else if (msg.type !== 'ka') reject(new Error(message.data));
+        };
+      }),
+    { apiKey, jobId },
+  );
+  await page.waitForSelector('#subscriptions tr[data-field="onPublish"]', { timeout: 10_000 });
+
   // The ask, from outside the page, as an app would send it.
   const reply = await fetch(graphqlUrl, {
     method: 'POST',
@@ -74,7 +100,10 @@ try {
     record: li.querySelector('pre.record')?.textContent ?? '',
   }));
   const operations = await page.$$eval('#operations tr[data-status]', (rows) => rows.length);
-  emit({ event: 'invocation', ...shown, operations });
+  const subscriptions = await page.$$eval('#subscriptions tr[data-field]', (rows) => rows.map((r) => r.dataset.id));
+  await page.waitForFunction(() => window.published.length > 0, null, { timeout: 10_000 });
+  const published = await page.evaluate(() => window.published);
+  emit({ event: 'invocation', ...shown, operations, subscriptions, published });
 
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
