@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from tests.conftest import APPS, ROOT
@@ -238,6 +238,15 @@ async def test_the_page_and_its_feed_answer_only_the_emulators_own_origin(api: E
     own = await connect(events_url, origin=api.base_url, compression=None)  # type: ignore[arg-type]
     assert json.loads(await own.recv())["kind"] == "snapshot"
     await own.close()
+
+
+async def test_an_open_page_does_not_hold_the_server_when_it_stops() -> None:
+    handle = start_emulator(APPS / "core")
+    feed = await Feed.open(handle)
+    await asyncio.to_thread(handle.stop)  # uvicorn closes WebSockets (1012) before its graceful wait
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(feed.ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
 
 
 @pytest.mark.node
