@@ -11,7 +11,9 @@ the new schema removed is completed; without watching nothing reloads.
 from __future__ import annotations
 
 import asyncio
+import queue
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
 from appsync_emu.validate import check
 from tests.conftest import APPS, FIXTURES
 
+from .conftest import serving
 from .wsclient import RawClient
 
 POLL_LIMIT_S = 20.0
@@ -360,6 +363,39 @@ async def test_dynamodb_tables_and_items_are_kept(tmp_path: Path) -> None:
         await until(title, {"title": "kept!"})  # the new resolver over the item written before the reload
     finally:
         await asyncio.to_thread(api.stop)
+
+
+def test_serve_reloads_and_prints_validates_problems_for_a_broken_edit(tmp_path: Path) -> None:
+    """The command line: the banner says it watches; a broken edit prints the problem, a fixed one applies."""
+    folder = copy_app(tmp_path)
+    with serving(str(folder), log_level="info") as served:
+        assert any("Hot reload: on" in line for line in served.banner)
+        url = next(line.split()[-1] for line in served.banner if line.strip().startswith("GraphQL:"))
+        key = next(line.split()[2] for line in served.banner if line.strip().startswith("API key:"))
+        lines: queue.Queue[str] = queue.Queue()
+        assert served.proc.stdout is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in served.proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+        def printed(text: str) -> list[str]:
+            seen = []
+            deadline = time.monotonic() + POLL_LIMIT_S
+            while not any(text in line for line in seen):
+                seen.append(lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            return seen
+
+        def js() -> Any:
+            return httpx.post(url, json={"query": "{ js }"}, headers={"x-api-key": key}, timeout=10).json()
+
+        edit(folder / "resolvers/js.js", "'js-v1' };", "'js-v2' ;")
+        output = printed("reload refused")
+        report = check(folder)
+        assert any(report.code_problems[0] in line and "ERROR" in line for line in output), output
+        assert js() == {"data": {"js": "js-v1"}}
+        edit(folder / "resolvers/js.js", "'js-v2' ;", "'js-v2' };")
+        assert any("reloaded in" in line for line in printed("reloaded in"))
+        assert js() == {"data": {"js": "js-v2"}}
+    with serving(str(folder), "--no-watch") as served:
+        assert not any("Hot reload" in line for line in served.banner)
 
 
 def test_the_cli_watches_unless_told_not_to() -> None:
