@@ -149,11 +149,11 @@ class GraphQLHttpEndpoint:
         observer = self.observer
         if observer is not None or log.isEnabledFor(logging.INFO):
             elapsed_ms = (time.perf_counter() - started) * 1000
+            if log.isEnabledFor(logging.INFO):
+                _log_outcome(outcome, elapsed_ms)
             if observer is not None:
                 errors = outcome.body.get("errors")
                 observer.operation(outcome.operation, outcome.name, outcome.auth, outcome.status, elapsed_ms, errors)
-            if log.isEnabledFor(logging.INFO):
-                _log_outcome(outcome, elapsed_ms)
 
     async def _body(self, receive: Receive) -> bytes | None:
         """The whole body (None if the client left); past the size limit it drains the rest, then raises."""
