@@ -205,7 +205,7 @@ class Observer:
             stored = self._invocations[request_id] = {"attempts": [], "steps": []}
             while len(self._invocations) > self._max_invocations:
                 self._invocations.popitem(last=False)
-        stored.update((k, v) for k, v in view.items() if k != "attempt")
+        stored.update((k, v) for k, v in view.items() if k != "attempt" and not (k == "payload" and v is None))
         now = self._clock()
         if self.watches:
             self._record("invocation", view, size, now)

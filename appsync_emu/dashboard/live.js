@@ -76,7 +76,7 @@ function applyInvocation(data, at) {
     }
   }
   for (const [key, value] of Object.entries(data)) {
-    if (key !== 'attempt') inv[key] = value;
+    if (key !== 'attempt' && !(key === 'payload' && value === null)) inv[key] = value;
   }
   if (data.attempt) inv.attempts.push(data.attempt);
   inv.steps.push(stepOf(data, at));
@@ -136,29 +136,34 @@ function drawInvocation(inv) {
   if (inv.nextAttemptAt && inv.state === 'retry-wait') meta.push(`next attempt ${clock(inv.nextAttemptAt)}`);
   meta.push(`queued ${clock(start)}`);
 
+  // Logs and records are drawn only while their <details> is open: a redraw stays cheap however
+  // much 200 invocations logged.
   const details = el('details', { 'data-request-id': inv.requestId });
   details.open = openDetails.has(inv.requestId);
   details.addEventListener('toggle', () => {
+    const was = openDetails.has(inv.requestId);
     if (details.open) openDetails.add(inv.requestId);
     else openDetails.delete(inv.requestId);
-    if (!details.isConnected) redraw(); // toggled just as a redraw replaced it: draw it as the user left it
+    if (details.open !== was) redraw();
   });
   details.append(el('summary', {}, `logs, attempts and destination record`));
-  if (inv.attempts.length === 0) details.append(el('div', { class: 'meta' }, 'no attempt has ended yet'));
-  for (const attempt of inv.attempts) {
-    const outcome = attempt.functionError ? `${attempt.errorType || attempt.functionError}: ${attempt.errorMessage || ''}` : 'ok';
-    details.append(el('h3', {}, `attempt ${attempt.attempt} · ${attempt.durationMs} ms · ${outcome}`));
-    details.append(el('pre', { class: 'logs' }, (attempt.logs || []).join('\n')));
+  if (details.open) {
+    if (inv.attempts.length === 0) details.append(el('div', { class: 'meta' }, 'no attempt has ended yet'));
+    for (const attempt of inv.attempts) {
+      const outcome = attempt.functionError ? `${attempt.errorType || attempt.functionError}: ${attempt.errorMessage || ''}` : 'ok';
+      details.append(el('h3', {}, `attempt ${attempt.attempt} · ${attempt.durationMs} ms · ${outcome}`));
+      details.append(el('pre', { class: 'logs' }, (attempt.logs || []).join('\n')));
+    }
+    if (inv.destinationRecord) {
+      details.append(el('h3', {}, 'destination record'));
+      details.append(el('pre', { class: 'record' }, json(inv.destinationRecord)));
+    }
+    if (inv.deliveries && inv.deliveries.length) {
+      details.append(el('h3', {}, 'deliveries'));
+      details.append(el('pre', {}, json(inv.deliveries)));
+    }
+    details.append(el('a', { href: `invocations/${encodeURIComponent(inv.requestId)}`, target: '_blank', rel: 'noopener' }, 'whole record (JSON)'));
   }
-  if (inv.destinationRecord) {
-    details.append(el('h3', {}, 'destination record'));
-    details.append(el('pre', { class: 'record' }, json(inv.destinationRecord)));
-  }
-  if (inv.deliveries && inv.deliveries.length) {
-    details.append(el('h3', {}, 'deliveries'));
-    details.append(el('pre', {}, json(inv.deliveries)));
-  }
-  details.append(el('a', { href: `invocations/${encodeURIComponent(inv.requestId)}`, target: '_blank', rel: 'noopener' }, 'whole record (JSON)'));
 
   const error = inv.error ? `${inv.error.errorType || 'Error'}: ${inv.error.errorMessage || ''}` : null;
   return el(
@@ -173,6 +178,7 @@ function drawInvocation(inv) {
       el('span', { class: 'rid' }, inv.requestId),
     ),
     el('div', { class: 'meta' }, meta.join(' · ')),
+    inv.payload ? el('div', { class: 'payload' }, inv.payload) : null,
     steps,
     error ? el('div', { class: 'error' }, error) : null,
     details,

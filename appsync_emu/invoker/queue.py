@@ -304,6 +304,7 @@ class AsyncInvoker:
                 "nextAttemptAt": round(inv.next_attempt_at * 1000, 1) if inv.next_attempt_at else None,
                 "source": inv.source,
                 "error": inv.error,
+                "payload": _preview(inv.body),
                 **more,
             }
         )
@@ -632,6 +633,19 @@ class AsyncInvoker:
         if limit is not None:
             matches = matches[-limit:] if limit > 0 else []
         return [inv.to_dict() for inv in matches]
+
+
+#: How much of an event the live page shows beside its invocation (the record has it whole).
+PREVIEW_BYTES = 200
+
+
+def _preview(body: bytes | None) -> str | None:
+    """The start of an event's JSON, for the live page to tell invocations apart."""
+    if body is None:
+        return None
+    if len(body) <= PREVIEW_BYTES:
+        return body.decode("utf-8", "replace")
+    return body[:PREVIEW_BYTES].decode("utf-8", "ignore") + "…"
 
 
 def _removed_function(entry: Entry) -> LambdaFunction:

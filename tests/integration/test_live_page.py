@@ -104,6 +104,7 @@ async def test_an_event_invocation_is_pushed_queued_running_succeeded_with_its_l
     request_id = await feed.until(finished)
     steps = feed.invocation(request_id)
     assert states(steps) == ["queued", "running", "attempt-ok", "succeeded"]
+    assert json.loads(steps[0]["payload"]) == {"jobId": job, "text": "hello from the live page"}
     attempt = steps[2]["attempt"]
     assert attempt["attempt"] == 1 and attempt["logs"][0].startswith(f"START RequestId: {request_id}")
     assert any(line.startswith(f"REPORT RequestId: {request_id}") for line in attempt["logs"])

@@ -78,18 +78,21 @@ try {
   });
   emit({ event: 'mutation', status: reply.status, body: await reply.json() });
 
-  // Ours is the invocation whose destination record carries our job id (earlier tests' are listed too).
+  // Ours is the invocation whose event (the start the page shows of it) has our job id: earlier
+  // tests' are listed too.
   const ours = await page.waitForFunction(
-    (job) =>
-      [...document.querySelectorAll('li.inv[data-state="succeeded"], li.inv[data-state="failed"]')].find((li) =>
-        (li.querySelector('pre.record')?.textContent ?? '').includes(`"jobId": "${job}"`),
-      )?.dataset.requestId,
+    (job) => {
+      for (const li of document.querySelectorAll('li.inv[data-state="succeeded"], li.inv[data-state="failed"]')) {
+        if (li.querySelector('.payload')?.textContent.includes(`"jobId":"${job}"`)) return li.dataset.requestId;
+      }
+      return undefined;
+    },
     jobId,
     { timeout: 30_000 },
   );
   const mine = `li.inv[data-request-id="${await ours.jsonValue()}"]`;
   await page.click(`${mine} summary`);
-  await page.waitForSelector(`${mine} details[open]`, { timeout: 5_000 });
+  await page.waitForSelector(`${mine} details[open] pre.record`, { timeout: 5_000 });
   // The function's own mutation (signed with IAM) shows up among the operations too.
   await page.waitForFunction(() => document.querySelectorAll('#operations tr[data-status]').length >= 2, null, { timeout: 15_000 });
   const shown = await page.$eval(mine, (li) => ({
