@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -239,6 +241,37 @@ async def test_the_page_and_its_feed_answer_only_the_emulators_own_origin(api: E
     own = await connect(events_url, origin=api.base_url, compression=None)  # type: ignore[arg-type]
     assert json.loads(await own.recv())["kind"] == "snapshot"
     await own.close()
+
+
+async def test_the_page_keeps_its_feed_across_a_hot_reload(tmp_path: Path) -> None:
+    folder = tmp_path / "reload"
+    shutil.copytree(APPS / "reload", folder, ignore=shutil.ignore_patterns(".appsync-emu", "node_modules"))
+    handle = await asyncio.to_thread(start_emulator, folder, watch=True)
+    try:
+        feed = await Feed.open(handle)
+        client = await RawClient.open(handle)
+        assert (await client.init())["type"] == "connection_ack"
+        assert (await client.start("kept", "subscription { onPost { msg } }"))["type"] == "start_ack"
+        await feed.until(lambda ev: any(e["kind"] == "subscription" for e in ev))
+        assert (await post(handle, "query Before { js }", {})).json() == {"data": {"js": "js-v1"}}
+        js = folder / "resolvers" / "js.js"
+        js.write_text(js.read_text().replace("'js-v1'", "'js-v2'"))
+        async with asyncio.timeout(20):
+            while (await post(handle, "query Probe { js }", {})).json() != {"data": {"js": "js-v2"}}:
+                await asyncio.sleep(0.05)
+        assert (await post(handle, "query After { js }", {})).json() == {"data": {"js": "js-v2"}}
+        # The same WebSocket goes on receiving: the new parts report to the same observer.
+        names = await feed.until(
+            lambda ev: (n := [e["data"]["name"] for e in ev if e["kind"] == "operation"]) and n[-1] == "After" and n
+        )
+        assert names[0] == "Before" and set(names[1:-1]) == {"Probe"}
+        later = await Feed.open(handle)
+        assert [s["id"] for s in later.snapshot["subscriptions"]] == ["kept"]
+        await later.close()
+        await client.close()
+        await feed.close()
+    finally:
+        await asyncio.to_thread(handle.stop)
 
 
 async def test_an_open_page_does_not_hold_the_server_when_it_stops() -> None:
