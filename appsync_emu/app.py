@@ -214,6 +214,8 @@ def build_emulator(
     runner.observer = pubsub.observer = http.observer = observer
     if services.invoker is not None:
         services.invoker.observer = observer
+    if services.lambdas is not None:
+        services.lambdas.on_log_line = observer.function_line
     demo = project.template_path.parent / "demo"
     demo_dir = demo if settings.demo and demo.is_dir() else None
     routes: dict[tuple[str, str], ASGIApp] = {("http", "/graphql"): http}

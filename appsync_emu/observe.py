@@ -55,6 +55,8 @@ MAX_ATTEMPTS = 10
 MAX_STEPS = 40
 #: A destination record longer than this (as JSON) is shown without its payloads.
 MAX_RECORD_CHARS = 16_000
+#: Lines of a running attempt kept for a page opened meanwhile (the attempt's end brings its log).
+MAX_LIVE_LINES = 50
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
@@ -206,6 +208,7 @@ class Observer:
             while len(self._invocations) > self._max_invocations:
                 self._invocations.popitem(last=False)
         stored.update((k, v) for k, v in view.items() if k != "attempt" and not (k == "payload" and v is None))
+        stored["lines"] = []  # a running attempt's lines: a new step starts or ends one (its log has them)
         now = self._clock()
         if self.watches:
             self._record("invocation", view, size, now)
@@ -219,6 +222,19 @@ class Observer:
         else:
             steps.append({"state": view.get("state"), "at": at})
         del steps[:-MAX_STEPS]
+
+    def function_line(self, request_id: str, line: str) -> None:
+        """A line a function logged. Only lines of a running async attempt are kept (with
+        `request_id`, the invocation's): others (synchronous calls) are not shown on the page."""
+        stored = self._invocations.get(request_id)
+        if stored is None or stored.get("state") != "running":
+            return
+        text = cut(line)
+        lines: list[str] = stored.setdefault("lines", [])
+        lines.append(text)
+        del lines[:-MAX_LIVE_LINES]
+        if self.watches:
+            self._record("line", {"requestId": request_id, "line": text}, len(text) + 60, self._clock())
 
     def subscription_opened(self, member: Hashable, info: Mapping[str, Any]) -> None:
         """A subscription started (`member` identifies it until `subscription_closed`)."""

@@ -32,11 +32,11 @@ PAGE_PATH = "/_emu/"
 EVENTS_PATH = "/_emu/events"
 #: Shortest time between two frames to one page: events in between go in the same frame.
 FEED_INTERVAL_S = 0.1
-#: Operations and resolver log lines sent per frame (each kind): past that, the newest are sent and
-#: the others counted (a `skipped` event). No one reads thousands a second, and serializing them
-#: is most of what a watching page costs the loop (docs/PERFORMANCE.md).
+#: Operations, resolver log lines and function log lines sent per frame (each kind): past that,
+#: the newest are sent and the others counted (a `skipped` event). No one reads thousands a
+#: second, and serializing them is most of what a watching page costs the loop (docs/PERFORMANCE.md).
 MAX_PER_FRAME = 100
-_CAPPED = ("operation", "log")
+_CAPPED = ("operation", "log", "line")
 _HERE = Path(__file__).parent
 #: The page runs only its own script; text from functions and resolvers is shown as text, never as markup.
 _CSP = (
@@ -127,7 +127,10 @@ def frame_of(events: list[Event]) -> str:
         kept.append(event)
     parts = [event.to_json() for event in reversed(kept)]
     if any(skipped.values()):
-        note = {"kind": "skipped", "data": {"operations": skipped["operation"], "logs": skipped["log"]}}
+        note = {
+            "kind": "skipped",
+            "data": {"operations": skipped["operation"], "logs": skipped["log"], "lines": skipped["line"]},
+        }
         parts.insert(0, json.dumps(note, separators=(",", ":")))
     return "[" + ",".join(parts) + "]"
 

@@ -17,7 +17,7 @@ const store = {
   logs: [],
   subscriptions: new Map(), // key -> view
   subscriptionCount: 0,
-  skipped: { operations: 0, logs: 0 }, // too many to send: counted, not shown
+  skipped: { operations: 0, logs: 0, lines: 0 }, // too many to send: counted, not shown
   seq: 0,
 };
 const openDetails = new Set(); // request ids whose <details> the user opened
@@ -69,7 +69,7 @@ function stepLabel(step) {
 function applyInvocation(data, at) {
   let inv = store.invocations.get(data.requestId);
   if (!inv) {
-    inv = { attempts: [], steps: [] };
+    inv = { attempts: [], steps: [], lines: [] };
     store.invocations.set(data.requestId, inv);
     while (store.invocations.size > MAX_INVOCATIONS) {
       store.invocations.delete(store.invocations.keys().next().value);
@@ -79,6 +79,7 @@ function applyInvocation(data, at) {
     if (key !== 'attempt' && !(key === 'payload' && value === null)) inv[key] = value;
   }
   if (data.attempt) inv.attempts.push(data.attempt);
+  inv.lines = []; // a running attempt's lines: each step starts or ends one
   inv.steps.push(stepOf(data, at));
 }
 
@@ -88,7 +89,7 @@ function applySnapshot(snap) {
   store.logs = snap.logs.slice(-MAX_LOGS);
   store.invocations = new Map();
   for (const inv of snap.invocations) {
-    store.invocations.set(inv.requestId, { ...inv, steps: inv.steps || [stepOf(inv, inv.updatedAt)] });
+    store.invocations.set(inv.requestId, { ...inv, steps: inv.steps || [stepOf(inv, inv.updatedAt)], lines: inv.lines || [] });
   }
   store.subscriptions = new Map(snap.subscriptions.map((s) => [s.key, s]));
   store.subscriptionCount = snap.subscriptionCount;
@@ -99,6 +100,7 @@ function applyEvent(event) {
   if (event.kind === 'skipped') {
     store.skipped.operations += data.operations;
     store.skipped.logs += data.logs;
+    store.skipped.lines += data.lines;
     return;
   }
   store.seq = event.seq;
@@ -110,6 +112,9 @@ function applyEvent(event) {
     if (store.logs.length > MAX_LOGS) store.logs.splice(0, store.logs.length - MAX_LOGS);
   } else if (event.kind === 'invocation') {
     applyInvocation(data, event.at);
+  } else if (event.kind === 'line') {
+    const inv = store.invocations.get(data.requestId);
+    if (inv) inv.lines.push(data.line);
   } else if (event.kind === 'subscription') {
     if (data.open) {
       store.subscriptions.set(data.key, data);
@@ -162,6 +167,10 @@ function drawInvocation(inv) {
       details.append(el('h3', {}, 'deliveries'));
       details.append(el('pre', {}, json(inv.deliveries)));
     }
+    if (inv.lines.length) {
+      details.append(el('h3', {}, `attempt ${inv.invokeCount}, running`));
+      details.append(el('pre', { class: 'live' }, inv.lines.join('\n')));
+    }
     details.append(el('a', { href: `invocations/${encodeURIComponent(inv.requestId)}`, target: '_blank', rel: 'noopener' }, 'whole record (JSON)'));
   }
 
@@ -180,6 +189,7 @@ function drawInvocation(inv) {
     el('div', { class: 'meta' }, meta.join(' · ')),
     inv.payload ? el('div', { class: 'payload' }, inv.payload) : null,
     steps,
+    inv.lines.length ? el('div', { class: 'last-line' }, inv.lines[inv.lines.length - 1]) : null,
     error ? el('div', { class: 'error' }, error) : null,
     details,
   );

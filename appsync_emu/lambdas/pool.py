@@ -77,15 +77,21 @@ class _Capture:
 
 
 class FunctionLog:
-    """Writes one function's log lines to the emulator's logger, tagged `[name request-id]`."""
+    """Writes one function's log lines to the emulator's logger, tagged `[name request-id]`, and
+    hands each to `on_line(request_id, text)` if given (the live page shows running attempts' lines)."""
 
-    def __init__(self, function_name: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, function_name: str, logger: logging.Logger, on_line: Callable[[str, str], None] | None = None
+    ) -> None:
         self.function_name = function_name
         self.logger = logger
+        self.on_line = on_line
 
     def emit(self, request_id: str, text: str, lines: deque[str] | None = None) -> None:
         if lines is not None:
             lines.append(text)
+        if self.on_line is not None:
+            self.on_line(request_id, text)
         self.logger.info(
             "[%s %s] %s",
             self.function_name,

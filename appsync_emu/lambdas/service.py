@@ -78,6 +78,8 @@ class LambdaService:
         self._retired: list[WorkerPool] = []  # replaced by a reload, finishing what they run
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
+        #: Told each line a function logs, with its request id (the live page: `app.build_emulator` sets it).
+        self.on_log_line: Callable[[str, str], None] | None = None
 
     @property
     def functions(self) -> Mapping[str, LambdaFunction]:
@@ -190,11 +192,15 @@ class LambdaService:
             concurrency=Concurrency.of(fn, self._max_concurrency),
             spawn_parallelism=self._spawn_parallelism,
             init_timeout_s=self._init_timeout_s + fn.timeout_s,
-            log=FunctionLog(fn.function_name, self._logger),
+            log=FunctionLog(fn.function_name, self._logger, self._log_line),
         )
         self._pools[fn.logical_id] = pool
         self._start_reaper()
         return pool
+
+    def _log_line(self, request_id: str, text: str) -> None:
+        if self.on_log_line is not None:
+            self.on_log_line(request_id, text)
 
     def _start_reaper(self) -> None:
         if self._reaper is None and self._idle_timeout_s is not None:

@@ -106,6 +106,12 @@ async def test_an_event_invocation_is_pushed_queued_running_succeeded_with_its_l
     request_id = await feed.until(finished)
     steps = feed.invocation(request_id)
     assert states(steps) == ["queued", "running", "attempt-ok", "succeeded"]
+    # While the attempt ran, its log lines were pushed one by one, before the attempt's end.
+    mine = [e for e in feed.events if e["data"].get("requestId") == request_id]
+    kinds = [e["kind"] if e["kind"] == "line" else states([e["data"]])[0] for e in mine]
+    assert kinds[:3] == ["queued", "running", "line"] and kinds[-2:] == ["attempt-ok", "succeeded"]
+    assert set(kinds[2:-2]) == {"line"}
+    assert mine[2]["data"]["line"].startswith(f"START RequestId: {request_id}")
     assert json.loads(steps[0]["payload"]) == {"jobId": job, "text": "hello from the live page"}
     attempt = steps[2]["attempt"]
     assert attempt["attempt"] == 1 and attempt["logs"][0].startswith(f"START RequestId: {request_id}")

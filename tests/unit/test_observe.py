@@ -196,10 +196,28 @@ def test_a_frame_sends_the_newest_operations_and_counts_the_rest() -> None:
     events = watch.take()
     assert events is not None
     frame = json.loads(frame_of(events))
-    assert frame[0] == {"kind": "skipped", "data": {"operations": 50, "logs": 0}}
+    assert frame[0] == {"kind": "skipped", "data": {"operations": 50, "logs": 0, "lines": 0}}
     kinds = [e["kind"] for e in frame[1:]]
     assert kinds == ["invocation", *["operation"] * MAX_PER_FRAME, "log", "invocation"]
     assert frame[2]["data"]["name"] == "Q50" and frame[-3]["data"]["name"] == f"Q{MAX_PER_FRAME + 49}"
     seqs = [e["seq"] for e in frame[1:]]
     assert seqs == sorted(seqs)
     assert json.loads(frame_of(events[:3]))[0]["kind"] == "invocation"  # nothing skipped, no note
+
+
+def test_a_running_attempts_lines_are_kept_until_the_attempt_ends() -> None:
+    obs = make()
+    obs.function_line("unknown", "a synchronous call's line is not shown")
+    obs.invocation(step("r1", "queued"))
+    obs.function_line("r1", "not running yet")
+    obs.invocation(step("r1", "running"))
+    watch = obs.watch(lambda: None)
+    for i in range(observe.MAX_LIVE_LINES + 5):
+        obs.function_line("r1", f"line {i}")
+    [inv] = obs.snapshot()["invocations"]
+    assert len(inv["lines"]) == observe.MAX_LIVE_LINES and inv["lines"][-1] == f"line {observe.MAX_LIVE_LINES + 4}"
+    events = watch.take()
+    assert events is not None and {e.kind for e in events} == {"line"} and len(events) == observe.MAX_LIVE_LINES + 5
+    obs.invocation(step("r1", "running", attempt={"attempt": 1, "logs": ["START", "END"]}))
+    [inv] = obs.snapshot()["invocations"]
+    assert inv["lines"] == [] and inv["attempts"][0]["logs"] == ["START", "END"]
