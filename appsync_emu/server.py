@@ -149,6 +149,7 @@ def banner(emulator: Emulator) -> str:
         f"  GraphQL:   {ep.graphql_url}",
         f"  Real-time: {ep.realtime_url}",
         f"  Explorer:  {ep.base_url}/  (GraphiQL, in a browser)",
+        f"  Live page: {ep.base_url}/_emu/  (invocations, operations, logs, subscriptions as they happen)",
         f"  Auth:      {', '.join(m.value for m in dict.fromkeys(api.auth_modes))}",
     ]
     if AuthMode.API_KEY in api.auth_modes:

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from appsync_emu.pytest_plugin import EmulatorHandle, start_emulator
+from appsync_emu.server import banner
 from tests.conftest import APPS, ROOT
 
 from .test_demo_page import CHROMIUM, browser_driver
@@ -247,6 +248,9 @@ async def test_the_page_and_its_feed_answer_only_the_emulators_own_origin(api: E
     own = await connect(events_url, origin=api.base_url, compression=None)  # type: ignore[arg-type]
     assert json.loads(await own.recv())["kind"] == "snapshot"
     await own.close()
+    assert f"  Live page: {api.base_url}/_emu/  (invocations, operations, logs, subscriptions as they happen)" in (
+        banner(api.emulator).splitlines()
+    )
 
 
 async def test_the_page_keeps_its_feed_across_a_hot_reload(tmp_path: Path) -> None:
