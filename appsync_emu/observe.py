@@ -7,7 +7,8 @@ The parts report to one `Observer` per emulator, on the event loop's thread:
 - `engine/resolvers` the lines resolver code logged (`resolver_log`: `console.*`, `$util.log`);
 - `invoker/queue` each step of an asynchronous invocation (`invocation`: queued, throttled,
   running, an attempt's end with its log lines, retry-wait, succeeded, failed with its
-  destination record);
+  destination record), and `lambdas/` each line a function logs (`function_line`: kept while
+  an async attempt runs);
 - `pubsub/registry` subscriptions as they open and close.
 
 It keeps the recent past in bounded stores, so a page opened now sees what just happened
@@ -70,7 +71,8 @@ def cut(text: str, limit: int = MAX_TEXT) -> str:
 
 
 class Event:
-    """One numbered report in the feed: `kind` is operation, log, invocation or subscription."""
+    """One numbered report in the feed: `kind` is operation, log (a resolver's line), invocation,
+    line (a running attempt's log line) or subscription."""
 
     __slots__ = ("_json", "at", "data", "kind", "seq", "size")
 
