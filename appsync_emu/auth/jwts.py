@@ -5,14 +5,21 @@ AppSync answers every refused token with 401 `UnauthorizedException`; the messag
 a token that does not parse (``Unable to parse JWT token.``) or has expired (``Token has expired.``)
 (docs/DECISIONS.md). Only RS256 is accepted, as Cognito signs with it: `alg: none` and HS256 signed
 with the public key as an HMAC secret are refused by joserfc's algorithm list before any key is used.
+
+A signature is checked once per token and issuer: a verified token's claims are kept (as JSON, so a
+resolver that changes `ctx.identity.claims` changes only its own copy), and its expiry is checked
+on every request. Reading a token's issuer is cached the same way. Both caches hold at most
+`CACHE_SIZE` tokens (docs/PERFORMANCE.md: a user pool request costs about as much as an API-key one).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +34,8 @@ NOT_AUTHORIZED = "You are not authorized to make this call."
 UNPARSABLE = "Unable to parse JWT token."
 EXPIRED = "Token has expired."
 ALGORITHMS = ("RS256",)
+#: Tokens whose issuer (peek) and verified claims (per trusted issuer) are kept.
+CACHE_SIZE = 1024
 
 
 def refused(message: str = NOT_AUTHORIZED) -> AuthError:
@@ -52,8 +61,9 @@ class Peeked:
         return iss if isinstance(iss, str) else None
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def peek(token: str) -> Peeked | None:
-    """Header and claims of a compact JWS, or None when `token` is not one."""
+    """Header and claims of a compact JWS, or None when `token` is not one (cached: treat the result as read-only)."""
     if token.count(".") != 2:
         return None
     from joserfc import jws
@@ -76,12 +86,16 @@ class TrustedIssuer:
     url: str
     keys: KeySet | None
     local: bool = True  # minted by this emulator (else a real pool's or provider's)
+    #: Tokens whose signature these keys verified -> their claims as JSON (at most CACHE_SIZE).
+    verified: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def verified_claims(token: str, peeked: Peeked, trusted: TrustedIssuer, now: float) -> dict[str, Any]:
     """The claims of a token whose signature `trusted`'s keys verify and that has not expired; else AppSync's 401."""
     if trusted.keys is None:
-        claims = peeked.claims
+        claims = copy.deepcopy(peeked.claims)
+    elif (known := trusted.verified.get(token)) is not None:
+        claims = json.loads(known)
     else:
         from joserfc import jwt
         from joserfc.errors import JoseError
@@ -91,6 +105,9 @@ def verified_claims(token: str, peeked: Peeked, trusted: TrustedIssuer, now: flo
         except (JoseError, ValueError) as err:
             log.info("refused a token of %s: %s", trusted.url, err.__class__.__name__)
             raise refused() from None
+        if len(trusted.verified) >= CACHE_SIZE:
+            trusted.verified.clear()
+        trusted.verified[token] = json.dumps(claims)
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise refused()

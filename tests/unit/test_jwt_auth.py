@@ -207,6 +207,21 @@ def test_expiry_is_checked_with_the_clock() -> None:
     assert refusal(mode, token, now=NOW + 60) == "Token has expired."
 
 
+def test_a_verified_tokens_claims_are_kept_but_expiry_is_checked_each_time_and_copies_are_handed_out() -> None:
+    mode = user_pool()
+    token = mode.issuer.mint(username="alice", groups=["admin"], expires_in=60, now=NOW)
+    first = check(mode, token, now=NOW + 1).identity
+    assert first is not None and len(mode.trusted[mode.issuer.url].verified) == 1  # the signature is checked once
+    first["claims"]["cognito:groups"].append("root")  # a resolver changing ctx.identity changes its own copy
+    second = check(mode, token, now=NOW + 2)
+    assert second.groups == {"admin"} and second.identity is not None
+    assert second.identity["claims"]["cognito:groups"] == ["admin"]
+    assert refusal(mode, token, now=NOW + 60) == "Token has expired."
+    header, _payload, signature = token.split(".")
+    tampered = _b64(json.dumps({**second.identity["claims"], "cognito:groups": ["root"]}).encode())
+    assert refusal(mode, f"{header}.{tampered}.{signature}") == "You are not authorized to make this call."
+
+
 def test_token_use_and_app_client_regex() -> None:
     mode = user_pool({"AppIdClientRegex": "web-.*"})
     check(mode, mode.issuer.mint(username="a", now=NOW))
