@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import AuthMode
 from .context import AuthContext
-from .jwts import Peeked, TrustedIssuer, refused, source_ips, verified_claims
+from .jwts import Peeked, refused, source_ips, trusted_issuers, verified_claims
 
 if TYPE_CHECKING:
     from joserfc.jwk import KeySet
@@ -53,11 +53,7 @@ class UserPoolMode:
         #: `ctx.identity.defaultAuthStrategy`; DENY is enforced per field (auth/directives.py).
         self.default_action = str(settings.get("DefaultAction") or "ALLOW").upper()
         self.real_url = real_issuer_url(self.pool_id)
-        self.trusted = {issuer.url: TrustedIssuer(issuer.url, issuer.keyset())}
-        if jwks is not None:
-            self.trusted[self.real_url] = TrustedIssuer(self.real_url, jwks, local=False)
-        elif trust_unverified:
-            self.trusted[self.real_url] = TrustedIssuer(self.real_url, None, local=False)
+        self.trusted = trusted_issuers(issuer, self.real_url, jwks, trust_unverified)
 
     @property
     def issuer_urls(self) -> tuple[str, ...]:

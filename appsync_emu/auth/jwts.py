@@ -28,6 +28,8 @@ from .context import AuthError
 if TYPE_CHECKING:
     from joserfc.jwk import KeySet
 
+    from .issuers import LocalIssuer
+
 log = logging.getLogger("appsync_emu.auth")
 
 NOT_AUTHORIZED = "You are not authorized to make this call."
@@ -88,6 +90,19 @@ class TrustedIssuer:
     local: bool = True  # minted by this emulator (else a real pool's or provider's)
     #: Tokens whose signature these keys verified -> their claims as JSON (at most CACHE_SIZE).
     verified: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+
+def trusted_issuers(
+    local: LocalIssuer, real_url: str, jwks: KeySet | None, trust_unverified: bool
+) -> dict[str, TrustedIssuer]:
+    """What a mode accepts, by `iss`: its local issuer's tokens, and the real pool's or provider's (`real_url`)
+    when the user gave its JWKS, or unverified when they asked for that."""
+    trusted = {local.url: TrustedIssuer(local.url, local.keyset())}
+    if real_url and jwks is not None:
+        trusted[real_url] = TrustedIssuer(real_url, jwks, local=False)
+    elif real_url and trust_unverified:
+        trusted[real_url] = TrustedIssuer(real_url, None, local=False)
+    return trusted
 
 
 def verified_claims(token: str, peeked: Peeked, trusted: TrustedIssuer, now: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import AuthMode
 from .context import AuthContext
-from .jwts import Peeked, TrustedIssuer, audience_of, refused, verified_claims
+from .jwts import Peeked, audience_of, refused, trusted_issuers, verified_claims
 
 if TYPE_CHECKING:
     from joserfc.jwk import KeySet
@@ -55,11 +55,7 @@ class OidcMode:
         self.client_regex = re.compile(str(client)) if client else None
         self.iat_ttl_s = _ttl_s(settings.get("IatTTL"))
         self.auth_ttl_s = _ttl_s(settings.get("AuthTTL"))
-        self.trusted = {issuer.url: TrustedIssuer(issuer.url, issuer.keyset())}
-        if self.configured and jwks is not None:
-            self.trusted[self.configured] = TrustedIssuer(self.configured, jwks, local=False)
-        elif self.configured and trust_unverified:
-            self.trusted[self.configured] = TrustedIssuer(self.configured, None, local=False)
+        self.trusted = trusted_issuers(issuer, self.configured, jwks, trust_unverified)
 
     @property
     def issuer_urls(self) -> tuple[str, ...]:

@@ -164,12 +164,8 @@ class PubSub:
         ended = 0
         for groups in list(self._by_field.values()):
             for group in list(groups.values()):
-                if keep(group.spec):
-                    continue
-                for outbox, sub_id in list(group.members.values()):
-                    self.remove(outbox, sub_id)
-                    outbox.end_subscription(sub_id)
-                    ended += 1
+                if not keep(group.spec):
+                    ended += self._end_members(group)
         return ended
 
     def invalidate(self, subscription_field: str, payload: dict[str, Any]) -> int:
@@ -177,10 +173,14 @@ class PubSub:
         ended = 0
         for group in list(self._by_field.get(subscription_field, {}).values()):
             inv = group.spec.invalidation_filter
-            if inv is None or not matches_filter(inv, payload):
-                continue
-            for outbox, sub_id in list(group.members.values()):
-                self.remove(outbox, sub_id)
-                outbox.end_subscription(sub_id)
-                ended += 1
+            if inv is not None and matches_filter(inv, payload):
+                ended += self._end_members(group)
         return ended
+
+    def _end_members(self, group: _Group) -> int:
+        """End every subscription of one group, as an invalidation does; how many there were."""
+        members = list(group.members.values())
+        for outbox, sub_id in members:
+            self.remove(outbox, sub_id)
+            outbox.end_subscription(sub_id)
+        return len(members)
