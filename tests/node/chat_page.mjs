@@ -8,7 +8,7 @@
 //   screenshots: <prefix>-<step number>.png
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [pageUrl, stepsJson, prefix, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
 const steps = JSON.parse(stepsJson);
@@ -20,21 +20,7 @@ setTimeout(() => {
   process.exit(3);
 }, 100_000).unref();
 
-// launch() starts Chromium with a fresh temporary profile (user-data-dir) and removes it on close.
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium(executablePath);
 
 async function screenshot(page, n) {
   const path = `${prefix}-${n}.png`;

@@ -7,7 +7,7 @@
 // usage: node explorer_page.mjs <base url> <api key> <user pool auth id> <screenshot dir> [chromium executable]
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [base, apiKey, poolAuth, shots, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
@@ -23,22 +23,8 @@ const ME = 'query Me {\n  whoami\n  me\n}\n';
 const SUBSCRIPTION = 'subscription Notes {\n  onNote {\n    id\n    text\n    by\n  }\n}\n';
 const MUTATION = 'mutation Add {\n  addNote(text: "from tab B") {\n    id\n    text\n    by\n  }\n}\n';
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // No network: every name but the emulator's own address fails to resolve.
-    `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${origin.hostname}`,
-  ],
-});
+// No network: every name but the emulator's own address fails to resolve.
+const browser = await launchChromium(executablePath, [`--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${origin.hostname}`]);
 
 /** The text in a tab's response editor (GraphiQL's CodeMirror 5). */
 const responseText = (page) =>

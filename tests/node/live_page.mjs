@@ -7,7 +7,7 @@
 // usage: node live_page.mjs <page url> <graphql url> <api key> <job id> <screenshot path> [chromium executable]
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [pageUrl, graphqlUrl, apiKey, jobId, screenshot, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
@@ -18,21 +18,7 @@ setTimeout(() => {
   process.exit(3);
 }, 60_000).unref();
 
-// launch() starts Chromium with a fresh temporary profile (user-data-dir) and removes it on close.
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium(executablePath);
 
 let code = 1;
 try {
