@@ -13,6 +13,7 @@ exported `Outputs` (`other_stacks`, used by `nested.StackTree`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -38,10 +39,13 @@ class Asset:
     key: str
     source: Path
 
+    @functools.cached_property
+    def _bucket_pattern(self) -> re.Pattern[str]:
+        return re.compile(".+".join(re.escape(part) for part in _PLACEHOLDER.split(self.bucket)))
+
     def matches(self, bucket: str, key: str) -> bool:
         """Whether `s3://bucket/key` (resolved, with this emulator's account and region) is this asset."""
-        pattern = ".+".join(re.escape(part) for part in _PLACEHOLDER.split(self.bucket))
-        return key == self.key and re.fullmatch(pattern, bucket) is not None
+        return key == self.key and self._bucket_pattern.fullmatch(bucket) is not None
 
 
 @dataclass(frozen=True)
@@ -204,10 +208,21 @@ def legacy_asset_parameters(template: Path, body: dict[str, Any]) -> ConfigError
 
 
 def assets(template: Path) -> list[Asset] | None:
-    """The file assets of the assembly `template` is in (a stack's or a CDK nested stack's; None: no assembly)."""
+    """The file assets of the assembly `template` is in (a stack's or a CDK nested stack's; None: no assembly).
+
+    Read once per version of the manifests: a template names dozens of assets (Amplify's, one per
+    resolver template), and each lookup reading every asset manifest again took half the load time.
+    """
     folder = template.parent
     if not (folder / MANIFEST).is_file():
         return None
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("*.json")))
+    return list(_folder_assets(folder, stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_assets(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> tuple[Asset, ...]:
+    """The assets the asset manifests of `folder` name; `stamp` (its JSON files' sizes and times) keys the cache."""
     found = []
     for _, properties in _artifacts(folder, ASSET_MANIFEST_ARTIFACT):
         file = properties.get("file")
@@ -222,7 +237,7 @@ def assets(template: Path) -> list[Asset] | None:
                     bucket, key = destination.get("bucketName"), destination.get("objectKey")
                     if isinstance(bucket, str) and isinstance(key, str):
                         found.append(Asset(bucket, key, folder / source["path"]))
-    return found
+    return tuple(found)
 
 
 _S3_URL = re.compile(r"https://(?:s3[.-][^/]+|s3)\.amazonaws\.com(?:\.cn)?/([^/]+)/(.+)")
