@@ -11,6 +11,7 @@ are served under `/_emu/explorer/`, behind the `/_emu` Origin/Host rules (transp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,9 @@ class ExplorerPage:
         await send({"type": "http.response.body", "body": self.page})
 
 
+@functools.cache
 def page() -> bytes:
-    """The explorer's HTML (read once per emulator)."""
+    """The explorer's HTML (read once: it ships with the package)."""
     return (STATIC / "page.html").read_bytes()
 
 
